@@ -1,0 +1,107 @@
+"""The application factory: plugins, routers, exception handlers, lifespan.
+
+`create_app(settings, **overrides)` is the only way an app is made. Overrides replace
+process-boundary collaborators (sessionmaker, redis, job_sender, clock, extras) so tests
+hand in a sessionmaker bound to a rolled-back transaction and a recording job sender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.types import ControllerRouterHandler
+from redis.asyncio import Redis
+
+from marketplace.db import create_engine, create_sessionmaker
+from marketplace.errors import EXCEPTION_HANDLERS
+from marketplace.health import HealthController
+from marketplace.jobs import CelerySender
+from marketplace.observability import RequestIdMiddleware, configure_logging
+from marketplace.resources import Resources, provide_resources, provide_unit_of_work
+from marketplace.settings import Settings
+
+API_VERSION = "0.1.0"
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+    opt = {"public": True}
+
+
+def route_handlers() -> Sequence[ControllerRouterHandler]:
+    """Every router of the app, in one list a reader can scan."""
+    return [HealthController, MetricsController]
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
+    settings = settings or Settings.from_env()
+    if not overrides.get("skip_logging_setup"):
+        configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        engine = None
+        sessionmaker = overrides.get("sessionmaker")
+        if sessionmaker is None:
+            engine = create_engine(settings.database)
+            sessionmaker = create_sessionmaker(engine)
+        redis = overrides.get("redis")
+        own_redis = redis is None
+        if redis is None:
+            redis = Redis.from_url(settings.redis.url)
+        sender = overrides.get("job_sender") or CelerySender(settings.redis.url)
+        resources = Resources(
+            settings=settings,
+            sessionmaker=sessionmaker,
+            redis=redis,
+            job_sender=sender,
+            engine=engine,
+            extras=dict(overrides.get("extras", {})),
+        )
+        if "clock" in overrides:
+            resources.clock = overrides["clock"]
+        app.state["resources"] = resources
+        try:
+            yield
+        finally:
+            if own_redis:
+                await redis.aclose()
+            if engine is not None:
+                await engine.dispose()
+
+    prometheus = PrometheusConfig(app_name="marketplace", group_path=True, prefix="marketplace")
+    return Litestar(
+        route_handlers=route_handlers(),
+        lifespan=[lifespan],
+        dependencies={
+            "resources": Provide(provide_resources),
+            "uow": Provide(provide_unit_of_work),
+        },
+        middleware=[
+            DefineMiddleware(RequestIdMiddleware),
+            prometheus.middleware,
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="Marketplace API",
+            version=API_VERSION,
+            description=(
+                "Livestream sales for Vietnamese farming households, with income attribution "
+                "per household for commune and province officials."
+            ),
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        cors_config=CORSConfig(allow_origins=[]),
+        debug=False,
+    )

@@ -1,0 +1,56 @@
+"""Process-wide resources the app factory builds once and hands to request dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from litestar.datastructures import State
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from marketplace.db import utcnow
+from marketplace.jobs import JobSender
+from marketplace.settings import Settings
+from marketplace.unit_of_work import UnitOfWork
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(slots=True)
+class Resources:
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+    job_sender: JobSender
+    clock: Clock = utcnow
+    engine: AsyncEngine | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Boundary collaborators later issues add (storage, payment gateway), by name."""
+
+
+def get_resources(state: State) -> Resources:
+    resources: Resources = state["resources"]
+    return resources
+
+
+async def provide_resources(state: State) -> Resources:
+    return get_resources(state)
+
+
+async def provide_unit_of_work(state: State) -> AsyncGenerator[UnitOfWork, None]:
+    """One unit of work per request: committed once after the handler returns, rolled back
+    if it raised. Jobs go out only after the commit."""
+    resources = get_resources(state)
+    uow = UnitOfWork(resources.sessionmaker, resources.job_sender)
+    try:
+        yield uow
+    except BaseException:
+        await uow.rollback()
+        raise
+    else:
+        await uow.commit()
+    finally:
+        await uow.close()
