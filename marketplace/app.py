@@ -11,18 +11,23 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
 
+from marketplace.accounts.auth import BearerAuthenticationMiddleware, provide_current_user
+from marketplace.accounts.controller import AdminUserController, AuthController
+from marketplace.accounts.guards import public
 from marketplace.db import create_engine, create_sessionmaker
 from marketplace.errors import EXCEPTION_HANDLERS
+from marketplace.geo.controller import GeoController
 from marketplace.health import HealthController
 from marketplace.jobs import CelerySender
 from marketplace.observability import RequestIdMiddleware, configure_logging
@@ -40,7 +45,13 @@ class MetricsController(PrometheusController):
 
 def route_handlers() -> Sequence[ControllerRouterHandler]:
     """Every router of the app, in one list a reader can scan."""
-    return [HealthController, MetricsController]
+    return [
+        HealthController,
+        MetricsController,
+        GeoController,
+        AuthController,
+        AdminUserController,
+    ]
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
@@ -86,10 +97,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         dependencies={
             "resources": Provide(provide_resources),
             "uow": Provide(provide_unit_of_work),
+            "current_user": Provide(provide_current_user),
         },
         middleware=[
             DefineMiddleware(RequestIdMiddleware),
             prometheus.middleware,
+            DefineMiddleware(BearerAuthenticationMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
@@ -101,6 +114,16 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             ),
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            # The documentation is public; the marker on its router says so to the auth
+            # middleware and to the route-table access test.
+            openapi_router=Router(path="/schema", route_handlers=[], opt=public()),
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(
+                        type="http", scheme="bearer", description="Token from /api/auth/login"
+                    )
+                }
+            ),
         ),
         cors_config=CORSConfig(allow_origins=[]),
         debug=False,

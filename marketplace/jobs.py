@@ -14,6 +14,9 @@ import anyio.to_thread
 
 JsonValue = str | int | float | bool | None | list[Any] | dict[str, Any]
 
+TASK_QUEUE = "marketplace"
+"""The one queue the API publishes to and `celery -A workers.app worker` consumes."""
+
 
 class JobName(StrEnum):
     """Stable Celery task names: renaming one strands queued messages, so add, never rename."""
@@ -47,10 +50,12 @@ class CelerySender:
     def __init__(self, broker_url: str) -> None:
         from celery import Celery  # noqa: PLC0415 - keep celery out of import time of the API
 
-        self._app = Celery("marketplace-api", broker=broker_url)
+        # Not the current app: inside a worker process that role belongs to workers.app.
+        self._app = Celery("marketplace-api", broker=broker_url, set_as_current=False)
         self._app.conf.update(
             task_serializer="json",
             accept_content=["json"],
+            task_default_queue=TASK_QUEUE,
             broker_connection_retry_on_startup=False,
         )
 

@@ -6,7 +6,14 @@ import importlib
 
 from marketplace.db import Base
 
-MODEL_MODULES: tuple[str, ...] = ()
+MODEL_MODULES: tuple[str, ...] = (
+    "marketplace.impact.models",
+    "marketplace.geo.models",
+    "marketplace.accounts.models",
+    "marketplace.sellers.models",
+    "marketplace.catalog.models",
+    "marketplace.livestreams.models",
+)
 """Each domain's models module; add its name here when a domain gains tables."""
 
 

@@ -76,6 +76,9 @@ class SecuritySettings:
     login_attempts_per_account: int = 5
     login_attempts_per_ip: int = 20
     login_window_seconds: int = 300
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 65536
+    """Argon2id cost (iterations, KiB); hashes made with other costs are upgraded at login."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,8 @@ class Settings:
                 login_attempts_per_account=_int(env, "LOGIN_ATTEMPTS_PER_ACCOUNT", 5),
                 login_attempts_per_ip=_int(env, "LOGIN_ATTEMPTS_PER_IP", 20),
                 login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 300),
+                argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3),
+                argon2_memory_cost=_int(env, "ARGON2_MEMORY_COST", 65536),
             ),
         )
 

@@ -108,6 +108,9 @@ def settings(
             secret_key="test-secret-key-" + "x" * 32,
             pii_hmac_key="test-pii-hmac-key-" + "y" * 32,
             pii_encryption_key="ZmFrZS1rZXktZm9yLXRlc3RzLW9ubHktMzJieXRlcyE=",
+            # Cheap argon2 keeps login tests fast; production costs are the defaults.
+            argon2_time_cost=1,
+            argon2_memory_cost=1024,
         ),
     )
 

@@ -1,0 +1,1 @@
+"""Accounts, roles, bearer tokens, login throttling and the guards every route declares."""

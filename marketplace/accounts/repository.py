@@ -1,0 +1,103 @@
+"""Every query of the accounts domain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.accounts.errors import LoginTaken
+from marketplace.accounts.models import ApiToken, Role, User
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        return await self._session.get(User, user_id)
+
+    async def get_by_login(self, login: str) -> User | None:
+        """`login` must already be normalised (the column holds only that spelling)."""
+        result = await self._session.execute(select(User).where(User.login == login))
+        return result.scalar_one_or_none()
+
+    async def add(self, user: User) -> User:
+        """Insert now, so a login taken by a concurrent request is a `LoginTaken` here and
+        not an error at commit; the savepoint keeps the caller's transaction usable."""
+        try:
+            async with self._session.begin_nested():
+                self._session.add(user)
+        except IntegrityError as exc:
+            if "uq_users_login" in str(exc.orig):
+                raise LoginTaken() from None
+            raise
+        return user
+
+    async def page(
+        self, *, limit: int, offset: int, role: Role | None = None
+    ) -> tuple[Sequence[User], int]:
+        """One page, oldest first, and the total count under the same filter."""
+        query = select(User)
+        count = select(func.count()).select_from(User)
+        if role is not None:
+            query = query.where(User.role == role)
+            count = count.where(User.role == role)
+        rows = await self._session.execute(
+            query.order_by(User.created_at, User.id).limit(limit).offset(offset)
+        )
+        total = await self._session.scalar(count)
+        return rows.scalars().all(), int(total or 0)
+
+    async def flush(self) -> None:
+        await self._session.flush()
+
+
+class TokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, token: ApiToken) -> ApiToken:
+        self._session.add(token)
+        await self._session.flush()
+        return token
+
+    async def find_with_user(self, token_hash: str) -> tuple[ApiToken, User] | None:
+        """The token and its owner in one indexed lookup (unique index on token_hash)."""
+        result = await self._session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == token_hash)
+        )
+        row = result.one_or_none()
+        if row is None:
+            return None
+        token, user = row
+        return token, user
+
+    async def touch(self, token_id: uuid.UUID, now: datetime) -> None:
+        await self._session.execute(
+            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+        )
+
+    async def revoke(self, token_id: uuid.UUID, now: datetime) -> bool:
+        result = await self._session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(ApiToken.id)
+        )
+        return result.first() is not None
+
+    async def revoke_all(self, user_id: uuid.UUID, now: datetime) -> int:
+        result = await self._session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(ApiToken.id)
+        )
+        return len(result.all())

@@ -1,0 +1,1 @@
+"""Provinces and communes of Vietnam (administrative version 2025-07)."""

@@ -1,0 +1,605 @@
+"""Every query of the impact domain.
+
+Households, their reviews and lot contributions belong to the sellers and catalog domains;
+the few facts attribution needs from them (members, the review's income, a lot's
+contributions) are read here, never written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    and_,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.catalog.models import LotContribution
+from marketplace.impact.figures import (
+    AREA_COUNTERS,
+    STATUS_GROUPS,
+    AreaKey,
+    MonthFigures,
+)
+from marketplace.impact.models import (
+    AreaLevel,
+    AreaMonth,
+    AttributionEntry,
+    AttributionEvent,
+    EntryKind,
+    HouseholdMonth,
+    ImpactExport,
+    IncomeShare,
+)
+from marketplace.sellers.models import Household, HouseholdStatusEntry
+
+HouseholdMonthKey = tuple[uuid.UUID, date]
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdFacts:
+    household_id: uuid.UUID
+    head_name: str
+    members_count: int
+    commune_code: str
+    province_code: str
+    admin_version: str
+    income_per_person_month: int | None
+    """Of the latest review on or before the day asked about; None if none or not recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdMonthRow:
+    figures: HouseholdMonth
+    head_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdFilter:
+    admin_version: str
+    province_code: str | None
+    commune_code: str | None
+    status: str | None
+    month_from: date
+    month_to: date
+
+
+class ImpactRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    # ---- Facts from other domains ------------------------------------------------------
+
+    async def household_facts(
+        self, household_ids: Sequence[uuid.UUID], on: date
+    ) -> dict[uuid.UUID, HouseholdFacts]:
+        """Members, place and the income of the review in force on `on` (latest review on
+        or before it; of one review day the last recorded, as the sellers domain reads it)."""
+        if not household_ids:
+            return {}
+        latest = (
+            select(
+                HouseholdStatusEntry.household_id,
+                HouseholdStatusEntry.income_per_person_month,
+            )
+            .where(
+                HouseholdStatusEntry.household_id.in_(household_ids),
+                HouseholdStatusEntry.review_date <= on,
+            )
+            .distinct(HouseholdStatusEntry.household_id)
+            .order_by(
+                HouseholdStatusEntry.household_id,
+                HouseholdStatusEntry.review_date.desc(),
+                HouseholdStatusEntry.created_at.desc(),
+                HouseholdStatusEntry.id.desc(),
+            )
+            .subquery()
+        )
+        result = await self._session.execute(
+            select(Household, latest.c.income_per_person_month)
+            .outerjoin(latest, latest.c.household_id == Household.id)
+            .where(Household.id.in_(household_ids))
+        )
+        return {
+            household.id: HouseholdFacts(
+                household_id=household.id,
+                head_name=household.head_name,
+                members_count=household.members_count,
+                commune_code=household.commune_code,
+                province_code=household.province_code,
+                admin_version=household.admin_version,
+                income_per_person_month=income,
+            )
+            for household, income in result.tuples()
+        }
+
+    async def lot_contributions(self, lot_id: uuid.UUID) -> list[tuple[uuid.UUID, int]]:
+        """Member households and their quantities in a cooperative lot, largest first, then
+        by household id: the stable order in which split ties go to the earlier share."""
+        result = await self._session.execute(
+            select(LotContribution.household_id, LotContribution.quantity)
+            .where(LotContribution.lot_id == lot_id)
+            .order_by(LotContribution.quantity.desc(), LotContribution.household_id)
+        )
+        return [(household_id, quantity) for household_id, quantity in result.tuples()]
+
+    # ---- Ledger ------------------------------------------------------------------------
+
+    async def claim_event(
+        self, event_id: uuid.UUID, kind: str, order_id: uuid.UUID, occurred_at: datetime
+    ) -> bool:
+        """True for the first delivery of an event. A concurrent second delivery waits here
+        on the unique index until the first commits (then gets False) or rolls back (then
+        gets True and does the work itself)."""
+        result = await self._session.execute(
+            insert(AttributionEvent)
+            .values(
+                id=uuid.uuid4(),
+                event_id=event_id,
+                kind=kind,
+                order_id=order_id,
+                occurred_at=occurred_at,
+                entries_count=0,
+                amount_total=0,
+            )
+            .on_conflict_do_nothing(index_elements=[AttributionEvent.event_id])
+            .returning(AttributionEvent.id)
+        )
+        return result.scalar_one_or_none() is not None
+
+    async def finish_event(self, event_id: uuid.UUID, entries_count: int, amount_total: int) -> None:
+        await self._session.execute(
+            update(AttributionEvent)
+            .where(AttributionEvent.event_id == event_id)
+            .values(entries_count=entries_count, amount_total=amount_total)
+        )
+
+    async def line_entries(self, order_line_ids: Sequence[uuid.UUID]) -> Sequence[AttributionEntry]:
+        """Every ledger row of these order lines, sales and refunds, oldest first."""
+        if not order_line_ids:
+            return []
+        result = await self._session.execute(
+            select(AttributionEntry)
+            .where(AttributionEntry.order_line_id.in_(order_line_ids))
+            .order_by(AttributionEntry.booked_at, AttributionEntry.id)
+        )
+        return result.scalars().all()
+
+    async def add_entries(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self._session.execute(
+                insert(AttributionEntry), [{"id": uuid.uuid4(), **row} for row in rows]
+            )
+
+    async def income_shares(self) -> dict[str, int]:
+        result = await self._session.execute(select(IncomeShare.category, IncomeShare.share_bps))
+        return {category: share for category, share in result.tuples()}
+
+    async def list_income_shares(self) -> Sequence[IncomeShare]:
+        result = await self._session.execute(select(IncomeShare).order_by(IncomeShare.category))
+        return result.scalars().all()
+
+    async def set_income_share(
+        self, category: str, share_bps: int, user_id: uuid.UUID | None
+    ) -> IncomeShare:
+        result = await self._session.execute(
+            insert(IncomeShare)
+            .values(id=uuid.uuid4(), category=category, share_bps=share_bps, updated_by_user_id=user_id)
+            .on_conflict_do_update(
+                index_elements=[IncomeShare.category],
+                set_={"share_bps": share_bps, "updated_by_user_id": user_id, "updated_at": func.now()},
+            )
+            .returning(IncomeShare)
+        )
+        return result.scalar_one()
+
+    async def totals_by_order(self, order_ids: Sequence[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:
+        """Net đồng attributed per order (sales minus refunds)."""
+        query = select(AttributionEntry.order_id, func.sum(AttributionEntry.amount)).group_by(
+            AttributionEntry.order_id
+        )
+        if order_ids is not None:
+            query = query.where(AttributionEntry.order_id.in_(order_ids))
+        result = await self._session.execute(query)
+        return {order_id: int(total) for order_id, total in result.tuples()}
+
+    # ---- Household-month and area aggregates -------------------------------------------
+
+    async def lock_household_months(
+        self, keys: Sequence[HouseholdMonthKey]
+    ) -> dict[HouseholdMonthKey, HouseholdMonth]:
+        """Make sure a row exists for every key, then lock them all in key order.
+
+        The empty row is inserted first so that two transactions adding the first sale of
+        the same household-month serialise on its unique index instead of both believing
+        the row is new; the fixed order keeps concurrent transactions from deadlocking."""
+        ordered = sorted(set(keys))
+        if not ordered:
+            return {}
+        await self._session.execute(
+            insert(HouseholdMonth)
+            .values([_empty_household_month(household_id, month) for household_id, month in ordered])
+            .on_conflict_do_nothing(index_elements=[HouseholdMonth.household_id, HouseholdMonth.month])
+        )
+        result = await self._session.execute(
+            select(HouseholdMonth)
+            .where(tuple_(HouseholdMonth.household_id, HouseholdMonth.month).in_(ordered))
+            .order_by(HouseholdMonth.household_id, HouseholdMonth.month)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {(row.household_id, row.month): row for row in result.scalars().all()}
+
+    async def month_sums(
+        self, keys: Sequence[HouseholdMonthKey]
+    ) -> list[tuple[uuid.UUID, date, str, str, int]]:
+        """(household, month, status, category, Σ amount) over the ledger rows of the keys."""
+        keyed = _keys_table(keys)
+        month = cast(func.date_trunc("month", AttributionEntry.sale_date), Date)
+        result = await self._session.execute(
+            select(
+                AttributionEntry.household_id,
+                month,
+                AttributionEntry.poverty_status,
+                AttributionEntry.category,
+                func.sum(AttributionEntry.amount),
+            )
+            .join(keyed, _in_key_month(keyed))
+            .group_by(AttributionEntry.household_id, month, AttributionEntry.poverty_status, AttributionEntry.category)
+        )
+        return [(h, m, s, c, int(total)) for h, m, s, c, total in result.tuples()]
+
+    async def month_latest_sales(self, keys: Sequence[HouseholdMonthKey]) -> Sequence[Any]:
+        """Facts of each key's latest sale: the status, place and members the month shows."""
+        keyed = _keys_table(keys)
+        month = cast(func.date_trunc("month", AttributionEntry.sale_date), Date).label("month")
+        result = await self._session.execute(
+            select(
+                AttributionEntry.household_id,
+                month,
+                AttributionEntry.commune_code,
+                AttributionEntry.province_code,
+                AttributionEntry.admin_version,
+                AttributionEntry.area,
+                AttributionEntry.poverty_status,
+                AttributionEntry.members_count,
+                AttributionEntry.income_per_person_month,
+            )
+            .join(keyed, _in_key_month(keyed))
+            .where(AttributionEntry.kind == EntryKind.SALE.value)
+            .distinct(AttributionEntry.household_id, month)
+            .order_by(
+                AttributionEntry.household_id,
+                month,
+                AttributionEntry.sale_date.desc(),
+                AttributionEntry.booked_at.desc(),
+                AttributionEntry.id.desc(),
+            )
+        )
+        return result.all()
+
+    async def save_household_months(self, rows: Sequence[tuple[uuid.UUID, MonthFigures]]) -> None:
+        """Write recomputed figures onto the locked rows (by primary key, one round trip)."""
+        if not rows:
+            return
+        await self._session.execute(
+            update(HouseholdMonth),
+            [
+                {
+                    "id": row_id,
+                    "commune_code": f.commune_code,
+                    "province_code": f.province_code,
+                    "admin_version": f.admin_version,
+                    "area": f.area,
+                    "status": f.status,
+                    "members_count": f.members_count,
+                    "revenue_amount": f.revenue_amount,
+                    **{f"revenue_{g.value}": f.revenue_by_status[g.value] for g in STATUS_GROUPS},
+                    "income_amount": f.income_amount,
+                    "uplift_per_person": f.uplift_per_person,
+                    "poverty_line": f.poverty_line,
+                    "baseline_income_per_person": f.baseline_income_per_person,
+                    "gap_before": f.gap_before,
+                    "gap_after": f.gap_after,
+                    "closes_gap": f.closes_gap,
+                }
+                for row_id, f in rows
+            ],
+        )
+
+    async def add_to_areas(self, deltas: Sequence[tuple[AreaKey, dict[str, int]]]) -> None:
+        """Add each change to its area row (created at zero if missing), in the given order,
+        which the caller keeps fixed so concurrent transactions lock area rows alike."""
+        for key, delta in deltas:
+            values = {
+                "id": uuid.uuid4(),
+                "level": key.level,
+                "code": key.code,
+                "province_code": key.province_code,
+                "admin_version": key.admin_version,
+                "month": key.month,
+                **delta,
+            }
+            stmt = insert(AreaMonth).values(values)
+            await self._session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[AreaMonth.level, AreaMonth.admin_version, AreaMonth.code, AreaMonth.month],
+                    set_={
+                        **{name: getattr(AreaMonth, name) + stmt.excluded[name] for name in AREA_COUNTERS},
+                        "updated_at": func.now(),
+                    },
+                )
+            )
+
+    async def lock_aggregates_exclusively(self) -> None:
+        """For a rebuild: writers of the aggregates wait until it commits; readers do not."""
+        await self._session.execute(
+            text("LOCK TABLE household_month_impact, area_month_impact IN SHARE ROW EXCLUSIVE MODE")
+        )
+
+    async def clear_aggregates(self) -> None:
+        await self._session.execute(text("DELETE FROM area_month_impact"))
+        await self._session.execute(text("DELETE FROM household_month_impact"))
+
+    async def ledger_keys(self, *, since: datetime | None = None) -> list[HouseholdMonthKey]:
+        """Household-months that have ledger rows (booked since `since`, when given)."""
+        month = cast(func.date_trunc("month", AttributionEntry.sale_date), Date)
+        query = select(AttributionEntry.household_id, month).distinct()
+        if since is not None:
+            query = query.where(AttributionEntry.created_at >= since)
+        result = await self._session.execute(query)
+        return [(h, m) for h, m in result.tuples()]
+
+    async def keys_of_entries(self, entry_ids: Sequence[uuid.UUID]) -> list[HouseholdMonthKey]:
+        month = cast(func.date_trunc("month", AttributionEntry.sale_date), Date)
+        result = await self._session.execute(
+            select(AttributionEntry.household_id, month).where(AttributionEntry.id.in_(entry_ids)).distinct()
+        )
+        return [(h, m) for h, m in result.tuples()]
+
+    async def area_totals_from_household_months(self) -> dict[tuple[str, str, str, date], dict[str, int]]:
+        """The area counters recomputed from the household-month rows (for the nightly check)."""
+        out: dict[tuple[str, str, str, date], dict[str, int]] = {}
+        for level, code_column in (("commune", HouseholdMonth.commune_code), ("province", HouseholdMonth.province_code)):
+            selling = HouseholdMonth.revenue_amount > 0
+            columns: list[ColumnElement[Any]] = [
+                func.count().filter(selling).label("households_selling"),
+                func.sum(HouseholdMonth.revenue_amount).label("revenue_amount"),
+                func.sum(HouseholdMonth.income_amount).label("income_amount"),
+                func.count().filter(selling, HouseholdMonth.closes_gap.is_(True)).label("households_closing_gap"),
+                func.count().filter(selling, HouseholdMonth.baseline_income_per_person.is_(None)).label(
+                    "households_income_unknown"
+                ),
+            ]
+            for g in STATUS_GROUPS:
+                column = getattr(HouseholdMonth, f"revenue_{g.value}")
+                columns.append(func.count().filter(column > 0).label(f"households_{g.value}"))
+                columns.append(func.sum(column).label(f"revenue_{g.value}"))
+            result = await self._session.execute(
+                select(HouseholdMonth.admin_version, code_column, HouseholdMonth.month, *columns).group_by(
+                    HouseholdMonth.admin_version, code_column, HouseholdMonth.month
+                )
+            )
+            for row in result.mappings():
+                key = (level, row["admin_version"], row[code_column.key], row["month"])
+                out[key] = {name: int(row[name] or 0) for name in AREA_COUNTERS}
+        return out
+
+    async def area_counters(self) -> dict[tuple[str, str, str, date], dict[str, int]]:
+        result = await self._session.execute(select(AreaMonth))
+        return {
+            (a.level, a.admin_version, a.code, a.month): {name: getattr(a, name) for name in AREA_COUNTERS}
+            for a in result.scalars().all()
+        }
+
+    # ---- Reports -----------------------------------------------------------------------
+
+    async def area_months(
+        self, level: AreaLevel, admin_version: str, code: str, month_from: date, month_to: date
+    ) -> Sequence[AreaMonth]:
+        result = await self._session.execute(
+            select(AreaMonth)
+            .where(
+                AreaMonth.level == level.value,
+                AreaMonth.admin_version == admin_version,
+                AreaMonth.code == code,
+                AreaMonth.month.between(month_from, month_to),
+            )
+            .order_by(AreaMonth.month)
+        )
+        return result.scalars().all()
+
+    async def commune_totals(
+        self, admin_version: str, province_code: str, month_from: date, month_to: date
+    ) -> Sequence[Any]:
+        """Per commune of a province: the counters summed over the months."""
+        columns = [func.sum(getattr(AreaMonth, name)).label(name) for name in AREA_COUNTERS]
+        result = await self._session.execute(
+            select(AreaMonth.code, *columns)
+            .where(
+                AreaMonth.level == AreaLevel.COMMUNE.value,
+                AreaMonth.admin_version == admin_version,
+                AreaMonth.province_code == province_code,
+                AreaMonth.month.between(month_from, month_to),
+            )
+            .group_by(AreaMonth.code)
+            .order_by(AreaMonth.code)
+        )
+        return result.all()
+
+    async def median_uplift_by_month(self, scope: HouseholdFilter) -> dict[date, int]:
+        """Median per-person uplift of the households selling, per month, read from the
+        household-month rows through the area index (a median is not additive)."""
+        median = func.percentile_disc(0.5).within_group(HouseholdMonth.uplift_per_person.asc())
+        result = await self._session.execute(
+            select(HouseholdMonth.month, median)
+            .where(*_scope_conditions(scope), HouseholdMonth.revenue_amount > 0)
+            .group_by(HouseholdMonth.month)
+        )
+        return {month: int(value) for month, value in result.tuples() if value is not None}
+
+    async def uplift_distribution(self, scope: HouseholdFilter, edges: Sequence[int]) -> list[int]:
+        """Households selling per uplift bucket [edges[i], edges[i+1]) over the range; the last
+        bucket is open-ended."""
+        bucket = func.width_bucket(
+            HouseholdMonth.uplift_per_person, cast(literal_column(_array_literal(edges)), ARRAY(HouseholdMonth.uplift_per_person.type))
+        )
+        result = await self._session.execute(
+            select(bucket, func.count())
+            .where(*_scope_conditions(scope), HouseholdMonth.revenue_amount > 0)
+            .group_by(bucket)
+        )
+        counts = [0] * len(edges)
+        for index, count in result.tuples():
+            if index >= 1:
+                counts[int(index) - 1] += int(count)
+        return counts
+
+    async def household_months(
+        self,
+        scope: HouseholdFilter,
+        *,
+        limit: int,
+        offset: int,
+        order: str = "household",
+    ) -> tuple[list[HouseholdMonthRow], int]:
+        """One page of household-months in scope, and the total count."""
+        conditions = [*_scope_conditions(scope), HouseholdMonth.revenue_amount > 0]
+        if scope.status is not None:
+            conditions.append(HouseholdMonth.status == scope.status)
+        total = await self._session.scalar(select(func.count()).select_from(HouseholdMonth).where(*conditions))
+        query: Select[tuple[HouseholdMonth, str]] = (
+            select(HouseholdMonth, Household.head_name)
+            .join(Household, Household.id == HouseholdMonth.household_id)
+            .where(*conditions)
+        )
+        if order == "gap":
+            query = query.where(HouseholdMonth.gap_after > 0).order_by(
+                HouseholdMonth.gap_after.desc(), HouseholdMonth.household_id
+            )
+        else:
+            query = query.order_by(HouseholdMonth.month.desc(), HouseholdMonth.household_id)
+        result = await self._session.execute(query.limit(limit).offset(offset))
+        rows = [HouseholdMonthRow(figures=hm, head_name=name) for hm, name in result.tuples()]
+        return rows, int(total or 0)
+
+    async def household_months_after(
+        self, scope: HouseholdFilter, after: tuple[date, uuid.UUID] | None, limit: int
+    ) -> list[HouseholdMonthRow]:
+        """Keyset pages (month, household) for exports: stable while rows are added."""
+        conditions = [*_scope_conditions(scope), HouseholdMonth.revenue_amount > 0]
+        if scope.status is not None:
+            conditions.append(HouseholdMonth.status == scope.status)
+        if after is not None:
+            conditions.append(tuple_(HouseholdMonth.month, HouseholdMonth.household_id) > tuple_(*after))
+        result = await self._session.execute(
+            select(HouseholdMonth, Household.head_name)
+            .join(Household, Household.id == HouseholdMonth.household_id)
+            .where(*conditions)
+            .order_by(HouseholdMonth.month, HouseholdMonth.household_id)
+            .limit(limit)
+        )
+        return [HouseholdMonthRow(figures=hm, head_name=name) for hm, name in result.tuples()]
+
+    async def count_household_months(self, scope: HouseholdFilter) -> int:
+        conditions = [*_scope_conditions(scope), HouseholdMonth.revenue_amount > 0]
+        if scope.status is not None:
+            conditions.append(HouseholdMonth.status == scope.status)
+        return int(
+            await self._session.scalar(select(func.count()).select_from(HouseholdMonth).where(*conditions)) or 0
+        )
+
+    # ---- Exports -----------------------------------------------------------------------
+
+    async def add_export(self, export: ImpactExport) -> ImpactExport:
+        self._session.add(export)
+        await self._session.flush()
+        return export
+
+    async def get_export(self, export_id: uuid.UUID, *, for_update: bool = False) -> ImpactExport | None:
+        query = select(ImpactExport).where(ImpactExport.id == export_id)
+        if for_update:
+            query = query.with_for_update()
+        result = await self._session.execute(query.execution_options(populate_existing=True))
+        return result.scalar_one_or_none()
+
+    async def set_export_progress(self, export_id: uuid.UUID, percent: int) -> None:
+        await self._session.execute(
+            update(ImpactExport)
+            .where(ImpactExport.id == export_id)
+            .values(progress_percent=percent, updated_at=func.now())
+        )
+
+    async def flush(self) -> None:
+        await self._session.flush()
+
+
+def _empty_household_month(household_id: uuid.UUID, month: date) -> dict[str, Any]:
+    """A row that counts for nothing: its codes are empty and every amount is 0."""
+    return {
+        "id": uuid.uuid4(),
+        "household_id": household_id,
+        "month": month,
+        "commune_code": "",
+        "province_code": "",
+        "admin_version": "",
+        "area": "",
+        "status": "",
+        "members_count": 1,
+        "revenue_amount": 0,
+        **{f"revenue_{g.value}": 0 for g in STATUS_GROUPS},
+        "income_amount": 0,
+        "uplift_per_person": 0,
+    }
+
+
+def _keys_table(keys: Sequence[HouseholdMonthKey]) -> Any:
+    households = [h for h, _ in keys]
+    months = [m for _, m in keys]
+    return (
+        select(
+            func.unnest(cast(households, ARRAY(AttributionEntry.household_id.type))).label("household_id"),
+            func.unnest(cast(months, ARRAY(Date()))).label("month"),
+        )
+    ).subquery("keys")
+
+
+def _in_key_month(keyed: Any) -> ColumnElement[bool]:
+    return and_(
+        AttributionEntry.household_id == keyed.c.household_id,
+        AttributionEntry.sale_date >= keyed.c.month,
+        AttributionEntry.sale_date < keyed.c.month + text("interval '1 month'"),
+    )
+
+
+def _scope_conditions(scope: HouseholdFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [
+        HouseholdMonth.admin_version == scope.admin_version,
+        HouseholdMonth.month.between(scope.month_from, scope.month_to),
+    ]
+    if scope.commune_code is not None:
+        conditions.append(HouseholdMonth.commune_code == scope.commune_code)
+    if scope.province_code is not None:
+        conditions.append(HouseholdMonth.province_code == scope.province_code)
+    return conditions
+
+
+def _array_literal(edges: Iterable[int]) -> str:
+    return "ARRAY[" + ",".join(str(int(e)) for e in edges) + "]"
+
+

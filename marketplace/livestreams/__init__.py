@@ -1,0 +1,1 @@
+"""Livestream selling: sessions, pinned items, real-time events and orders from comments."""

@@ -1,0 +1,507 @@
+"""Every query of the orders domain.
+
+Lock order, everywhere: an order row before its holds, variants in ascending id order.
+Placement locks only variants (it creates its order), so no two paths can wait on each
+other in a cycle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketplace.orders.models import (
+    Fulfilment,
+    IdempotencyRecord,
+    IdempotencyStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+    StockHold,
+)
+from marketplace.orders.schemas import OrderDetails
+
+# The stock decrement is the orders domain's rule (never oversell), so the one statement
+# that applies it lives here even though `variants` belongs to the catalog: it takes the
+# units only if they are there (`available >= n`, backed by CHECK available >= 0), under
+# the row lock of that single UPDATE, and reads the price and seller from the same row
+# version it decremented, so the price stored on the line is the one valid at acceptance.
+# When nothing is taken, the `target` row says why (unknown, unlisted, or out of stock)
+# without a second round trip.
+_TAKE_STOCK = text(
+    """
+    WITH target AS (
+        SELECT v.id, v.available, v.is_active, v.label, p.id AS product_id, p.name,
+               p.category, p.status, p.seller_kind, p.household_id, p.cooperative_id,
+               (SELECT l.id FROM lots AS l WHERE l.product_id = p.id
+                 ORDER BY l.harvest_date DESC, l.created_at DESC LIMIT 1) AS lot_id
+          FROM variants AS v JOIN products AS p ON p.id = v.product_id
+         WHERE v.id = :variant_id
+    ), taken AS (
+        UPDATE variants AS v SET available = v.available - :quantity
+          FROM target AS t
+         WHERE v.id = t.id AND t.is_active AND t.status = 'listed'
+           AND v.available >= :quantity
+        RETURNING v.available, v.price_amount
+    )
+    SELECT t.available, t.is_active, t.label, t.product_id, t.name, t.category, t.status,
+           t.seller_kind, t.household_id, t.cooperative_id, t.lot_id,
+           taken.available AS available_after, taken.price_amount
+      FROM target AS t LEFT JOIN taken ON true
+    """
+)
+
+_RETURN_STOCK = text("UPDATE variants SET available = available + :quantity WHERE id = :variant_id")
+
+_SEAT_STOCK = text(
+    """
+    SELECT v.id, v.label, p.id AS product_id, p.name, p.category, p.seller_kind,
+           p.household_id, p.cooperative_id,
+           (SELECT l.id FROM lots AS l WHERE l.product_id = p.id
+             ORDER BY l.harvest_date DESC, l.created_at DESC LIMIT 1) AS lot_id
+      FROM variants AS v JOIN products AS p ON p.id = v.product_id
+     WHERE v.id = :variant_id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VariantFacts:
+    """The catalog facts a line copies: who sells it, what it is, which lot."""
+
+    variant_id: uuid.UUID
+    label: str
+    product_id: uuid.UUID
+    product_name: str
+    category: str
+    seller_kind: str
+    household_id: uuid.UUID | None
+    cooperative_id: uuid.UUID | None
+    lot_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class StockTaken:
+    facts: VariantFacts
+    unit_price_amount: int
+    available_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class StockRefused:
+    exists: bool
+    for_sale: bool
+    available: int
+    """As last committed when the statement started: a hint, not a promise."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasedHold:
+    order_id: uuid.UUID
+    variant_id: uuid.UUID
+    livestream_item_id: uuid.UUID | None
+    buyer_key: str
+    quantity: int
+
+
+class StockRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def take(self, variant_id: uuid.UUID, quantity: int) -> StockTaken | StockRefused:
+        row = (
+            await self._session.execute(
+                _TAKE_STOCK, {"variant_id": variant_id, "quantity": quantity}
+            )
+        ).one_or_none()
+        if row is None:
+            return StockRefused(exists=False, for_sale=False, available=0)
+        if row.available_after is None:
+            return StockRefused(
+                exists=True,
+                for_sale=bool(row.is_active) and row.status == "listed",
+                available=int(row.available),
+            )
+        return StockTaken(
+            facts=VariantFacts(
+                variant_id=variant_id,
+                label=row.label,
+                product_id=row.product_id,
+                product_name=row.name,
+                category=row.category,
+                seller_kind=row.seller_kind,
+                household_id=row.household_id,
+                cooperative_id=row.cooperative_id,
+                lot_id=row.lot_id,
+            ),
+            unit_price_amount=int(row.price_amount),
+            available_after=int(row.available_after),
+        )
+
+    async def facts(self, variant_id: uuid.UUID) -> VariantFacts | None:
+        """Seller and naming of a variant whose stock another domain took (a livestream
+        reservation): read, not locked."""
+        row = (
+            await self._session.execute(_SEAT_STOCK, {"variant_id": variant_id})
+        ).one_or_none()
+        if row is None:
+            return None
+        return VariantFacts(
+            variant_id=variant_id,
+            label=row.label,
+            product_id=row.product_id,
+            product_name=row.name,
+            category=row.category,
+            seller_kind=row.seller_kind,
+            household_id=row.household_id,
+            cooperative_id=row.cooperative_id,
+            lot_id=row.lot_id,
+        )
+
+    async def give_back(self, quantities: Mapping[uuid.UUID, int]) -> None:
+        """Units back to `available`, one variant at a time in id order (the lock order)."""
+        for variant_id in sorted(quantities):
+            if quantities[variant_id] > 0:
+                await self._session.execute(
+                    _RETURN_STOCK, {"variant_id": variant_id, "quantity": quantities[variant_id]}
+                )
+
+
+class OrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        order: Order,
+        fulfilments: Sequence[Fulfilment],
+        lines: Sequence[OrderLine],
+        holds: Sequence[StockHold],
+    ) -> None:
+        """One flush: an INSERT per table, each batched, ids made on our side."""
+        self._session.add(order)
+        self._session.add_all(fulfilments)
+        self._session.add_all(lines)
+        self._session.add_all(holds)
+        await self._session.flush()
+
+    async def get(self, order_id: uuid.UUID) -> Order | None:
+        return await self._session.get(Order, order_id)
+
+    async def get_for_update(self, order_id: uuid.UUID) -> Order | None:
+        result = await self._session.execute(
+            select(Order)
+            .where(Order.id == order_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
+    async def details(self, order: Order) -> OrderDetails:
+        fulfilments = (
+            await self._session.execute(
+                select(Fulfilment)
+                .where(Fulfilment.order_id == order.id)
+                .order_by(Fulfilment.created_at, Fulfilment.id)
+            )
+        ).scalars()
+        lines = (
+            await self._session.execute(
+                select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.position)
+            )
+        ).scalars()
+        return OrderDetails(order=order, fulfilments=list(fulfilments), lines=list(lines))
+
+    async def by_payment_codes(self, codes: Iterable[str]) -> Sequence[Order]:
+        wanted = list(dict.fromkeys(codes))
+        if not wanted:
+            return []
+        result = await self._session.execute(select(Order).where(Order.payment_code.in_(wanted)))
+        return result.scalars().all()
+
+    async def by_claim_hash(self, claim_hash: str, *, for_update: bool = False) -> Order | None:
+        query = select(Order).where(Order.claim_token_hash == claim_hash)
+        if for_update:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def page(
+        self, *, buyer_user_id: uuid.UUID | None, limit: int, offset: int
+    ) -> Sequence[Order]:
+        """Newest first; every order when `buyer_user_id` is None (admins)."""
+        query = select(Order)
+        if buyer_user_id is not None:
+            query = query.where(Order.buyer_user_id == buyer_user_id)
+        result = await self._session.execute(
+            query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit).offset(offset)
+        )
+        return result.scalars().all()
+
+    async def expired_for_update(self, now: datetime, limit: int) -> Sequence[Order]:
+        """Orders whose hold ran out while still unpaid, locked; SKIP LOCKED so two sweeps
+        at once take disjoint orders, and an order a payment is settling right now waits
+        for the next sweep instead of being cancelled under it."""
+        result = await self._session.execute(
+            select(Order)
+            .where(
+                Order.status == OrderStatus.PENDING_PAYMENT.value,
+                Order.hold_expires_at < now,
+            )
+            .order_by(Order.hold_expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        return result.scalars().all()
+
+    async def release_holds(
+        self, order_ids: Sequence[uuid.UUID], now: datetime
+    ) -> list[ReleasedHold]:
+        """Every hold of these orders not yet released, sold ones included (a cancelled
+        cash-on-delivery order gives its goods back). Releasing twice releases nothing."""
+        if not order_ids:
+            return []
+        result = await self._session.execute(
+            update(StockHold)
+            .where(StockHold.order_id.in_(order_ids), StockHold.released_at.is_(None))
+            .values(released_at=now)
+            .returning(
+                StockHold.order_id,
+                StockHold.variant_id,
+                StockHold.livestream_item_id,
+                StockHold.buyer_key,
+                StockHold.quantity,
+            )
+        )
+        return [
+            ReleasedHold(
+                order_id=row.order_id,
+                variant_id=row.variant_id,
+                livestream_item_id=row.livestream_item_id,
+                buyer_key=row.buyer_key,
+                quantity=row.quantity,
+            )
+            for row in result
+        ]
+
+    async def sell_holds(self, order_id: uuid.UUID, at: datetime) -> int:
+        result = await self._session.execute(
+            update(StockHold)
+            .where(
+                StockHold.order_id == order_id,
+                StockHold.released_at.is_(None),
+                StockHold.sold_at.is_(None),
+            )
+            .values(sold_at=at)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined] # CursorResult of an UPDATE
+
+    async def extend_holds(self, order_id: uuid.UUID, expires_at: datetime) -> None:
+        await self._session.execute(
+            update(StockHold)
+            .where(
+                StockHold.order_id == order_id,
+                StockHold.released_at.is_(None),
+                StockHold.sold_at.is_(None),
+            )
+            .values(expires_at=expires_at)
+        )
+
+    async def holds(self, order_id: uuid.UUID) -> Sequence[StockHold]:
+        result = await self._session.execute(
+            select(StockHold).where(StockHold.order_id == order_id)
+        )
+        return result.scalars().all()
+
+    async def payment_code_taken(self, code: str) -> bool:
+        found = await self._session.scalar(select(Order.id).where(Order.payment_code == code))
+        return found is not None
+
+    async def flush(self) -> None:
+        await self._session.flush()
+
+
+class FulfilmentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get_for_update(self, fulfilment_id: uuid.UUID) -> Fulfilment | None:
+        result = await self._session.execute(
+            select(Fulfilment)
+            .where(Fulfilment.id == fulfilment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
+    async def get(self, fulfilment_id: uuid.UUID) -> Fulfilment | None:
+        return await self._session.get(Fulfilment, fulfilment_id)
+
+    async def of_order(self, order_id: uuid.UUID) -> Sequence[Fulfilment]:
+        result = await self._session.execute(
+            select(Fulfilment)
+            .where(Fulfilment.order_id == order_id)
+            .order_by(Fulfilment.created_at, Fulfilment.id)
+        )
+        return result.scalars().all()
+
+    async def page_for_sellers(
+        self,
+        *,
+        household_ids: Sequence[uuid.UUID],
+        cooperative_ids: Sequence[uuid.UUID],
+        everyone: bool,
+        limit: int,
+        offset: int,
+    ) -> Sequence[tuple[Fulfilment, Order]]:
+        """Newest first, with their orders; unpaid orders' fulfilments are not shown to
+        sellers (nothing to pack until the buyer paid or chose cash on delivery)."""
+        conditions: list[ColumnElement[bool]] = []
+        if household_ids:
+            conditions.append(Fulfilment.household_id.in_(household_ids))
+        if cooperative_ids:
+            conditions.append(Fulfilment.cooperative_id.in_(cooperative_ids))
+        if not everyone and not conditions:
+            return []
+        query = select(Fulfilment, Order).join(Order, Order.id == Fulfilment.order_id)
+        if not everyone:
+            query = query.where(or_(*conditions))
+        query = query.where(
+            Order.status.not_in([OrderStatus.PENDING_PAYMENT.value, OrderStatus.PARTIALLY_PAID])
+        )
+        result = await self._session.execute(
+            query.order_by(Fulfilment.created_at.desc(), Fulfilment.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [(f, o) for f, o in result.tuples()]
+
+    async def lines_of(self, fulfilment_ids: Sequence[uuid.UUID]) -> Sequence[OrderLine]:
+        if not fulfilment_ids:
+            return []
+        result = await self._session.execute(
+            select(OrderLine)
+            .where(OrderLine.fulfilment_id.in_(fulfilment_ids))
+            .order_by(OrderLine.position)
+        )
+        return result.scalars().all()
+
+
+class IdempotencyRepository:
+    """Claims run in a session of their own (committed at once, so a concurrent request
+    sees the claim); completion runs in the caller's session, with the work it records."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def claim(
+        self,
+        *,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        claim_id: uuid.UUID,
+        now: datetime,
+        locked_until: datetime,
+        expires_at: datetime,
+    ) -> bool:
+        """Insert the in-flight marker, or take over a record that expired or whose
+        request died holding it. True when this call holds the claim."""
+        statement = (
+            insert(IdempotencyRecord)
+            .values(
+                id=claim_id,
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                status=IdempotencyStatus.IN_FLIGHT.value,
+                locked_until=locked_until,
+                expires_at=expires_at,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_update(
+                index_elements=[IdempotencyRecord.scope, IdempotencyRecord.key],
+                set_={
+                    "id": claim_id,
+                    "fingerprint": fingerprint,
+                    "status": IdempotencyStatus.IN_FLIGHT.value,
+                    "locked_until": locked_until,
+                    "expires_at": expires_at,
+                    "response_status": None,
+                    "response_body": None,
+                    "order_id": None,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+                where=or_(
+                    IdempotencyRecord.expires_at < now,
+                    (IdempotencyRecord.status == IdempotencyStatus.IN_FLIGHT.value)
+                    & (IdempotencyRecord.locked_until < now),
+                ),
+            )
+            .returning(IdempotencyRecord.id)
+        )
+        return (await self._session.execute(statement)).scalar_one_or_none() is not None
+
+    async def find(self, scope: str, key: str) -> IdempotencyRecord | None:
+        result = await self._session.execute(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def complete(
+        self,
+        *,
+        claim_id: uuid.UUID,
+        status_code: int,
+        body: bytes,
+        order_id: uuid.UUID | None,
+        now: datetime,
+    ) -> bool:
+        """Record the answer; False when the claim was lost (taken over after its lease),
+        in which case the caller must not commit its work."""
+        result = await self._session.execute(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.id == claim_id,
+                IdempotencyRecord.status == IdempotencyStatus.IN_FLIGHT.value,
+            )
+            .values(
+                status=IdempotencyStatus.COMPLETED.value,
+                response_status=status_code,
+                response_body=body,
+                order_id=order_id,
+                updated_at=now,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined] # CursorResult of an UPDATE
+
+    async def abandon(self, claim_id: uuid.UUID) -> None:
+        await self._session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.id == claim_id,
+                IdempotencyRecord.status == IdempotencyStatus.IN_FLIGHT.value,
+            )
+        )
+
+    async def purge_expired(self, now: datetime, limit: int) -> int:
+        doomed = (
+            select(IdempotencyRecord.id)
+            .where(IdempotencyRecord.expires_at < now)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = await self._session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(doomed))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined] # CursorResult of a DELETE
+

@@ -1,0 +1,40 @@
+"""Alembic is the only way the schema changes: the models and the migrations must agree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from marketplace.health import migration_heads
+from marketplace.model_registry import load_all_models
+
+
+def _diff(sync_conn: Connection) -> list[Any]:
+    context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+    return list(compare_metadata(context, load_all_models().metadata))
+
+
+async def test_autogenerate_finds_no_difference_between_models_and_migrations(
+    connection: AsyncConnection,
+) -> None:
+    diff = await connection.run_sync(_diff)
+    assert diff == [], f"models and migrations disagree: {diff}"
+
+
+async def test_the_test_database_is_at_every_head(connection: AsyncConnection) -> None:
+    rows = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars()
+    assert frozenset(rows) == migration_heads()
+
+
+def test_revision_files_have_dated_names() -> None:
+    from marketplace.schema import MIGRATIONS_DIR  # noqa: PLC0415
+
+    names = [p.name for p in (MIGRATIONS_DIR / "versions").glob("*.py")]
+    assert names, "no migrations"
+    for name in names:
+        assert name[:4].isdigit() and name[4] == "_" and name[10] == "_", name
