@@ -13,12 +13,14 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
 
@@ -27,11 +29,35 @@ from marketplace.accounts.controller import AdminUserController, AuthController
 from marketplace.accounts.guards import public
 from marketplace.db import create_engine, create_sessionmaker
 from marketplace.errors import EXCEPTION_HANDLERS
+from marketplace.catalog.controller import CATALOG_CONTROLLERS
+from marketplace.catalog.storage import with_storage
 from marketplace.geo.controller import GeoController
 from marketplace.health import HealthController
+from marketplace.impact.controller import ImpactReportController, PublicImpactController
+from marketplace.impact.dashboard import (
+    TEMPLATE_DIR,
+    DashboardController,
+    DashboardCookieMiddleware,
+    DashboardLoginController,
+    static_files_router,
+)
 from marketplace.jobs import CelerySender
+from marketplace.livestreams.controller import (
+    AdminLivestreamController,
+    FollowController,
+    HostLivestreamController,
+    HostVerificationController,
+    LivestreamController,
+)
+from marketplace.livestreams.events import DEFAULT_MAX_BACKLOG, LiveChannels
 from marketplace.observability import RequestIdMiddleware, configure_logging
+from marketplace.orders.controller import (
+    ClaimController,
+    FulfilmentController,
+    OrderController,
+)
 from marketplace.resources import Resources, provide_resources, provide_unit_of_work
+from marketplace.sellers.controller import CooperativeController, HouseholdController
 from marketplace.settings import Settings
 
 API_VERSION = "0.1.0"
@@ -51,6 +77,22 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         GeoController,
         AuthController,
         AdminUserController,
+        *CATALOG_CONTROLLERS,
+        HouseholdController,
+        CooperativeController,
+        OrderController,
+        ClaimController,
+        FulfilmentController,
+        ImpactReportController,
+        PublicImpactController,
+        DashboardLoginController,
+        DashboardController,
+        static_files_router(),
+        LivestreamController,
+        HostLivestreamController,
+        HostVerificationController,
+        AdminLivestreamController,
+        FollowController,
     ]
 
 
@@ -77,7 +119,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             redis=redis,
             job_sender=sender,
             engine=engine,
-            extras=dict(overrides.get("extras", {})),
+            extras=with_storage(overrides.get("extras", {}), settings),
         )
         if "clock" in overrides:
             resources.clock = overrides["clock"]
@@ -93,6 +135,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
     prometheus = PrometheusConfig(app_name="marketplace", group_path=True, prefix="marketplace")
     return Litestar(
         route_handlers=route_handlers(),
+        # Livestream events over Redis pub/sub, so every API instance serves every session.
+        plugins=[
+            LiveChannels(
+                settings.redis.url,
+                max_backlog=overrides.get("channels_max_backlog", DEFAULT_MAX_BACKLOG),
+            )
+        ],
         lifespan=[lifespan],
         dependencies={
             "resources": Provide(provide_resources),
@@ -102,6 +151,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         middleware=[
             DefineMiddleware(RequestIdMiddleware),
             prometheus.middleware,
+            # Before the bearer check: the dashboard's login cookie becomes its bearer token.
+            DefineMiddleware(DashboardCookieMiddleware),
             DefineMiddleware(BearerAuthenticationMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -125,6 +176,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
                 }
             ),
         ),
+        template_config=TemplateConfig(directory=[TEMPLATE_DIR], engine=JinjaTemplateEngine),
         cors_config=CORSConfig(allow_origins=[]),
         debug=False,
     )

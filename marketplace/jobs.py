@@ -25,10 +25,12 @@ class JobName(StrEnum):
     RELEASE_EXPIRED_HOLDS = "orders.release_expired_holds"
     PROCESS_IMAGE = "catalog.process_image"
     WARN_EXPIRING_CERTIFICATES = "catalog.warn_expiring_certificates"
+    SWEEP_UNCHECKED_IMAGES = "catalog.sweep_unchecked_images"
     SEND_SESSION_REMINDERS = "livestreams.send_session_reminders"
     DELIVER_OUTBOX = "payments.deliver_outbox"
     RECONCILE_ATTRIBUTION = "impact.reconcile_attribution"
     BUILD_EXPORT = "impact.build_export"
+    REBUILD_IMPACT_AGGREGATES = "impact.rebuild_aggregates"
 
 
 @dataclass(frozen=True, slots=True)

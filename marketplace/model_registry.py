@@ -12,6 +12,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "marketplace.accounts.models",
     "marketplace.sellers.models",
     "marketplace.catalog.models",
+    "marketplace.orders.models",
     "marketplace.livestreams.models",
 )
 """Each domain's models module; add its name here when a domain gains tables."""

@@ -65,6 +65,9 @@ class PaymentSettings:
     bank_webhook_secret: str = ""
     platform_fee_bps: int = 500
     """Platform fee in basis points (500 = 5%); 0 for poor and near-poor households."""
+    collection_bank_bin: str = ""
+    collection_account_number: str = ""
+    """The platform's account buyers transfer to (VietQR); sellers are paid out from it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +167,8 @@ class Settings:
                 stripe_api_base=env.get("STRIPE_API_BASE", ""),
                 bank_webhook_secret=env.get("BANK_WEBHOOK_SECRET", ""),
                 platform_fee_bps=_int(env, "PLATFORM_FEE_BPS", 500),
+                collection_bank_bin=env.get("COLLECTION_BANK_BIN", ""),
+                collection_account_number=env.get("COLLECTION_ACCOUNT_NUMBER", ""),
             ),
             security=SecuritySettings(
                 **secret_values,

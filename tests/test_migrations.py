@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from marketplace.health import migration_heads
+from marketplace.health import migration_heads, pending_migrations
 from marketplace.model_registry import load_all_models
 
 
@@ -28,7 +28,16 @@ async def test_autogenerate_finds_no_difference_between_models_and_migrations(
 
 async def test_the_test_database_is_at_every_head(connection: AsyncConnection) -> None:
     rows = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars()
-    assert frozenset(rows) == migration_heads()
+    applied = frozenset(rows)
+    assert applied
+    assert pending_migrations(applied) == []
+
+
+def test_a_database_missing_a_head_is_reported_behind() -> None:
+    heads = sorted(migration_heads())
+    newest = heads[-1]
+    assert newest in pending_migrations(frozenset(heads[:-1]))
+    assert len(pending_migrations(frozenset())) >= len(heads)
 
 
 def test_revision_files_have_dated_names() -> None:

@@ -21,8 +21,6 @@ The path of a photo:
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +30,7 @@ import anyio.to_thread
 import structlog
 
 from marketplace.accounts.identity import AuthenticatedUser
+from marketplace.catalog.access import ProductAccess
 from marketplace.catalog.errors import (
     ImageNotFound,
     InvalidField,
@@ -42,10 +41,8 @@ from marketplace.catalog.errors import (
 from marketplace.catalog.models import ImageStatus, ProductImage
 from marketplace.catalog.repository import ImageRepository
 from marketplace.catalog.schemas import ImageOwnerRead, UploadSlotCreate, UploadSlotRead
-from marketplace.catalog.service import ProductAccess
-from marketplace.errors import ServiceUnavailable
 from marketplace.jobs import JobName
-from marketplace.resources import Resources
+from marketplace.resources import Clock
 from marketplace.settings import Settings
 from marketplace.unit_of_work import UnitOfWork
 from media.images import (
@@ -56,13 +53,7 @@ from media.images import (
     safe_filename,
     strip_metadata,
 )
-from media.storage import (
-    FilesystemStorage,
-    ObjectNotFound,
-    ObjectStorage,
-    ObjectTooLarge,
-    create_storage,
-)
+from media.storage import ObjectNotFound, ObjectStorage, ObjectTooLarge
 
 log = structlog.get_logger(__name__)
 
@@ -76,48 +67,7 @@ STUCK_AFTER = timedelta(minutes=10)
 UPLOADS_PREFIX = "uploads/"
 RENDITIONS_PREFIX = "renditions/"
 ORIGINALS_PREFIX = "originals/"
-SIGNING_LABEL = b"marketplace/media-presign/v1"
 MISSING_UPLOAD_REASON = "missing"
-
-
-def media_signing_key(settings: Settings) -> bytes:
-    """A key of its own for filesystem media URLs, derived from the app secret: a leaked
-    media URL tells nothing about tokens or other signatures made with the secret."""
-    secret = settings.security.secret_key.encode()
-    return hmac.new(secret, SIGNING_LABEL, hashlib.sha256).digest()
-
-
-def public_base_url(settings: Settings) -> str:
-    """Where browsers reach this API (embedded mode: the address it listens on)."""
-    host = settings.host if settings.host not in {"0.0.0.0", "::", ""} else "127.0.0.1"  # noqa: S104 - mapping the wildcard away, not binding to it
-    return f"http://{host}:{settings.port}"
-
-
-def build_storage(settings: Settings) -> ObjectStorage:
-    storage_settings = settings.storage
-    storage = create_storage(
-        storage_settings.backend,
-        endpoint=storage_settings.endpoint,
-        access_key=storage_settings.access_key,
-        secret_key=storage_settings.secret_key,
-        bucket=storage_settings.bucket,
-        secure=storage_settings.secure,
-        region=storage_settings.region,
-        root=storage_settings.root,
-        base_url=public_base_url(settings),
-        signing_key=media_signing_key(settings),
-    )
-    if isinstance(storage, FilesystemStorage):
-        # Local directories only; a bucket on MinIO is created by the deployment.
-        storage.ensure_bucket()
-    return storage
-
-
-def storage_of(resources: Resources) -> ObjectStorage:
-    storage: ObjectStorage | None = resources.extras.get("storage")
-    if storage is None:
-        raise ServiceUnavailable("object storage is not configured")
-    return storage
 
 
 def upload_key(product_id: uuid.UUID, image_id: uuid.UUID) -> str:
@@ -171,14 +121,14 @@ class ImageService:
         uow: UnitOfWork,
         storage: ObjectStorage,
         settings: Settings,
-        clock: Any,
+        clock: Clock,
     ) -> None:
         self._uow = uow
         self._images = ImageRepository(uow.session)
         self._storage = storage
         self._settings = settings
         self._clock = clock
-        self._access = ProductAccess(uow, clock)
+        self._access = ProductAccess(uow, settings, clock)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -194,8 +144,10 @@ class ImageService:
             )
         if data.size > self.max_upload_bytes:
             raise UploadTooLarge("size", self.max_upload_bytes)
-        product = await self._access.product_for_edit(user, product_id)
-        if await self._images.count_kept(product.id) >= MAX_IMAGES_PER_PRODUCT:
+        editable = await self._access.product_for_edit(user, product_id)
+        product = editable.product
+        kept = await self._images.count_kept(product.id)
+        if kept >= MAX_IMAGES_PER_PRODUCT:
             raise TooManyImages(f"a product may have at most {MAX_IMAGES_PER_PRODUCT} images")
         image_id = uuid.uuid4()
         key = upload_key(product.id, image_id)
@@ -208,13 +160,13 @@ class ImageService:
                 declared_content_type=content_type,
                 original_filename=safe_filename(data.filename, max_length=120),
                 size_bytes=data.size,
-                position=await self._images.count_kept(product.id),
+                position=kept,
             )
         )
         url = self._storage.presigned_put_url(
             key, content_type=content_type, expires=UPLOAD_URL_LIFETIME
         )
-        await self._access.record_helper_action(user, product, "catalog.image_upload_slot")
+        await self._access.record(editable.acting, "catalog.image_upload_slot", image.id)
         return UploadSlotRead(
             image_id=image.id,
             upload_url=url,
@@ -228,8 +180,8 @@ class ImageService:
         self, user: AuthenticatedUser, product_id: uuid.UUID, image_id: uuid.UUID
     ) -> ImageOwnerRead:
         """Idempotent: confirming again answers the image as it is and queues nothing."""
-        product = await self._access.product_for_edit(user, product_id)
-        image = await self._images.get(product.id, image_id)
+        editable = await self._access.product_for_edit(user, product_id)
+        image = await self._images.get(editable.product.id, image_id)
         if image is None:
             raise ImageNotFound()
         if image.status == ImageStatus.PENDING:
@@ -238,7 +190,7 @@ class ImageService:
             image.mark_uploaded()
             await self._images.flush()
             self._uow.add_job(JobName.PROCESS_IMAGE, {"image_id": str(image.id)})
-            await self._access.record_helper_action(user, product, "catalog.image_confirm")
+            await self._access.record(editable.acting, "catalog.image_confirm", image.id)
         return image_owner_read(image)
 
     async def process(self, image_id: uuid.UUID) -> ProcessOutcome:
@@ -318,7 +270,7 @@ async def process_image_job(
     storage: ObjectStorage,
     settings: Settings,
     image_id: uuid.UUID,
-    clock: Any,
+    clock: Clock,
 ) -> ProcessOutcome:
     """The body of `catalog.process_image`: check, commit, then drop the raw upload (only
     after the commit, so a failed commit can be re-run on the same bytes)."""

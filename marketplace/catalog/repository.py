@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     REAL,
@@ -26,10 +27,10 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.catalog.errors import DuplicateVariantLabel
 from marketplace.catalog.models import (
@@ -59,7 +60,7 @@ def contains_pattern(folded_query: str) -> str:
     return f"%{escaped}%"
 
 
-def status_on(household_id: KeyedColumnElement[uuid.UUID], day: date) -> ColumnElement[str]:
+def status_on(household_id: InstrumentedAttribute[Any], day: date) -> ColumnElement[str]:
     """A household's poverty status on `day`: its latest review on or before that day, the
     last recorded of one day winning (the sellers domain's rule). Correlated, so the planner
     walks the (household_id, review_date) index once per candidate household."""
@@ -149,21 +150,24 @@ class ProductRepository:
         )
         return result.scalars().all()
 
-    async def refresh_min_price(self, product_id: uuid.UUID) -> int | None:
+    async def refresh_min_price(self, product: Product) -> int | None:
         """Recompute the lowest active price in the same statement that stores it."""
+        await self._session.flush()
         lowest = (
             select(func.min(Variant.price_amount))
-            .where(Variant.product_id == product_id, Variant.is_active.is_(True))
+            .where(Variant.product_id == product.id, Variant.is_active.is_(True))
             .scalar_subquery()
         )
         result = await self._session.execute(
             update(Product)
-            .where(Product.id == product_id)
+            .where(Product.id == product.id)
             .values(min_price_amount=lowest)
             .returning(Product.min_price_amount),
-            execution_options={"synchronize_session": "fetch"},
+            execution_options={"synchronize_session": False},
         )
         value: int | None = result.scalar_one()
+        # The row already holds it: tell the session without marking the object dirty.
+        set_committed_value(product, "min_price_amount", value)
         return value
 
     async def has_active_variant(self, product_id: uuid.UUID) -> bool:
@@ -220,9 +224,7 @@ class VariantRepository:
         )
         return result.scalar_one_or_none()
 
-    async def for_product(
-        self, product_id: uuid.UUID, *, active_only: bool
-    ) -> Sequence[Variant]:
+    async def for_product(self, product_id: uuid.UUID, *, active_only: bool) -> Sequence[Variant]:
         query = select(Variant).where(Variant.product_id == product_id)
         if active_only:
             query = query.where(Variant.is_active.is_(True))
@@ -254,7 +256,7 @@ class LotRepository:
                 self._session.add(lot)
         except IntegrityError as exc:
             if "uq_lots_trace_code" in str(exc.orig):
-                self._session.expunge(lot)
+                # The savepoint's rollback made the lot transient again: it may be re-added.
                 return False
             raise
         return True
@@ -271,9 +273,9 @@ class LotRepository:
 
     async def by_trace_code(self, code: str) -> tuple[Lot, Product] | None:
         result = await self._session.execute(
-            select(Lot, Product).join(Product, Product.id == Lot.product_id).where(
-                Lot.trace_code == code
-            )
+            select(Lot, Product)
+            .join(Product, Product.id == Lot.product_id)
+            .where(Lot.trace_code == code)
         )
         row = result.tuples().one_or_none()
         return None if row is None else (row[0], row[1])
@@ -342,7 +344,7 @@ class CertificationRepository:
 
     async def claim_expiring(
         self, *, today: date, horizon: date, now: datetime, limit: int
-    ) -> Sequence[Row[tuple[uuid.UUID, str, str, date, uuid.UUID | None, uuid.UUID | None]]]:
+    ) -> Sequence[Row[uuid.UUID, str, str, date, uuid.UUID | None, uuid.UUID | None]]:
         """Mark up to `limit` certificates expiring in (today, horizon] as warned and return
         them, in one statement. `expiry_warned_at IS NULL` is re-checked on each row after
         its lock is taken, so of two concurrent runs only one claims a certificate."""
@@ -499,13 +501,12 @@ class ListingRepository:
 
     async def page(
         self, filters: ListingFilters, cursor: ListingCursor | None, limit: int
-    ) -> Sequence[Row[tuple[object, ...]]]:
+    ) -> Sequence[Row[Any]]:
         today = filters.today
-        valid_kinds = array(
-            select(Certification.kind)
+        # NULL when the product has none: the caller reads it as an empty list.
+        valid_kinds = (
+            select(func.array_agg(Certification.kind.distinct()))
             .where(valid_certificate_of_product(today))
-            .distinct()
-            .order_by(Certification.kind)
             .scalar_subquery()
         )
         first_image = (
@@ -556,7 +557,7 @@ class ListingRepository:
                 query = query.where(
                     tuple_(Product.created_at, Product.id) < tuple_(cursor.created_at, cursor.id)
                 )
-        order: list[ColumnElement[object]] = []
+        order: list[ColumnElement[Any]] = []
         if score is not None:
             order.append(score.desc())
         order += [Product.created_at.desc(), Product.id.desc()]

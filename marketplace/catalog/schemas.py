@@ -57,7 +57,7 @@ class VariantUpdate(msgspec.Struct, forbid_unknown_fields=True):
     label: VariantLabel | UnsetType = UNSET
     price_amount: PriceAmount | UnsetType = UNSET
     available: Stock | UnsetType = UNSET
-    weight_grams: WeightGrams | None | UnsetType = UNSET
+    weight_grams: WeightGrams | UnsetType | None = UNSET
     is_active: bool | UnsetType = UNSET
 
 

@@ -56,3 +56,12 @@ class ExportNotFound(NotFound):
 class ExportNotReady(Conflict):
     code = "export_not_ready"
     title = "The export is not finished"
+
+
+class UnknownProvince(ValidationFailed):
+    code = "unknown_province"
+    title = "The province code is not a known province"
+
+    def __init__(self, field: str, province_code: str) -> None:
+        message = f"{province_code!r} is not a known province"
+        super().__init__(f"{field}: {message}", errors=[FieldError(field, message)])

@@ -57,4 +57,5 @@ def encode_event(event: SettlementEvent) -> bytes:
 
 
 def decode_event(data: bytes | str) -> SettlementEvent:
-    return msgspec.json.decode(data, type=SettlementEvent)
+    event: SettlementEvent = msgspec.json.decode(data, type=SettlementEvent)
+    return event

@@ -72,7 +72,7 @@ class MonthFacts:
     baseline_income_per_person: int | None
     revenue_by_status: Mapping[str, int]
     income_bps_amount: int
-    """Σ amount × share_bps over the month's rows: exact, divided by 10,000 once."""
+    """Σ amount x share_bps over the month's rows: exact, divided by 10,000 once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +102,11 @@ class MonthFigures:
 def month_figures(facts: MonthFacts) -> MonthFigures:
     """Uplift of a household for a month and its gap to the line before and after.
 
-    - income = ⌊Σ amount × share / 10,000⌋ (đồng), uplift per person = ⌊income / members⌋;
+    - income = ⌊Σ amount x share / 10,000⌋ (đồng), uplift per person = ⌊income / members⌋;
     - the line is the one of the standard in force on the month's first day for the area
       (standards change on 1 January, so one month has one standard); a month outside every
       known standard has no line;
-    - gap = max(0, line − income per person); a household is below the line when its income
+    - gap = max(0, line - income per person); a household is below the line when its income
       is at or under it, so the uplift closes the gap when baseline ≤ line < baseline + uplift.
     """
     revenue = sum(facts.revenue_by_status.values())
@@ -218,4 +218,6 @@ class AreaDeltas:
     def nonzero(self) -> list[tuple[AreaKey, dict[str, int]]]:
         """Changes in a fixed key order (the lock order of the area rows)."""
         items = [(k, v) for k, v in self.by_key.items() if any(v.values())]
-        return sorted(items, key=lambda kv: (kv[0].level, kv[0].admin_version, kv[0].code, kv[0].month))
+        return sorted(
+            items, key=lambda kv: (kv[0].level, kv[0].admin_version, kv[0].code, kv[0].month)
+        )

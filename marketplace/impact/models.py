@@ -204,7 +204,7 @@ class HouseholdMonth(Base):
     revenue_not_poor: Mapped[int] = mapped_column(BigInteger)
     revenue_unreviewed: Mapped[int] = mapped_column(BigInteger)
     income_amount: Mapped[int] = mapped_column(BigInteger)
-    """Household income from the marketplace this month: revenue × income share, floored."""
+    """Household income from the marketplace this month: revenue x income share, floored."""
     uplift_per_person: Mapped[int] = mapped_column(BigInteger)
     poverty_line: Mapped[int | None] = mapped_column(BigInteger, default=None)
     baseline_income_per_person: Mapped[int | None] = mapped_column(BigInteger, default=None)

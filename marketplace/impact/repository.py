@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Date,
-    Select,
     and_,
     cast,
     func,
@@ -26,7 +25,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.catalog.models import LotContribution
@@ -101,7 +100,7 @@ class ImpactRepository:
                 HouseholdStatusEntry.household_id.in_(household_ids),
                 HouseholdStatusEntry.review_date <= on,
             )
-            .distinct(HouseholdStatusEntry.household_id)
+            .ext(distinct_on(HouseholdStatusEntry.household_id))
             .order_by(
                 HouseholdStatusEntry.household_id,
                 HouseholdStatusEntry.review_date.desc(),
@@ -125,7 +124,7 @@ class ImpactRepository:
                 admin_version=household.admin_version,
                 income_per_person_month=income,
             )
-            for household, income in result.tuples()
+            for household, income in result
         }
 
     async def lot_contributions(self, lot_id: uuid.UUID) -> list[tuple[uuid.UUID, int]]:
@@ -136,7 +135,7 @@ class ImpactRepository:
             .where(LotContribution.lot_id == lot_id)
             .order_by(LotContribution.quantity.desc(), LotContribution.household_id)
         )
-        return [(household_id, quantity) for household_id, quantity in result.tuples()]
+        return [(household_id, quantity) for household_id, quantity in result]
 
     # ---- Ledger ------------------------------------------------------------------------
 
@@ -162,7 +161,9 @@ class ImpactRepository:
         )
         return result.scalar_one_or_none() is not None
 
-    async def finish_event(self, event_id: uuid.UUID, entries_count: int, amount_total: int) -> None:
+    async def finish_event(
+        self, event_id: uuid.UUID, entries_count: int, amount_total: int
+    ) -> None:
         await self._session.execute(
             update(AttributionEvent)
             .where(AttributionEvent.event_id == event_id)
@@ -188,7 +189,7 @@ class ImpactRepository:
 
     async def income_shares(self) -> dict[str, int]:
         result = await self._session.execute(select(IncomeShare.category, IncomeShare.share_bps))
-        return {category: share for category, share in result.tuples()}
+        return {str(category): int(share) for category, share in result}
 
     async def list_income_shares(self) -> Sequence[IncomeShare]:
         result = await self._session.execute(select(IncomeShare).order_by(IncomeShare.category))
@@ -199,16 +200,24 @@ class ImpactRepository:
     ) -> IncomeShare:
         result = await self._session.execute(
             insert(IncomeShare)
-            .values(id=uuid.uuid4(), category=category, share_bps=share_bps, updated_by_user_id=user_id)
+            .values(
+                id=uuid.uuid4(), category=category, share_bps=share_bps, updated_by_user_id=user_id
+            )
             .on_conflict_do_update(
                 index_elements=[IncomeShare.category],
-                set_={"share_bps": share_bps, "updated_by_user_id": user_id, "updated_at": func.now()},
+                set_={
+                    "share_bps": share_bps,
+                    "updated_by_user_id": user_id,
+                    "updated_at": func.now(),
+                },
             )
             .returning(IncomeShare)
         )
         return result.scalar_one()
 
-    async def totals_by_order(self, order_ids: Sequence[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:
+    async def totals_by_order(
+        self, order_ids: Sequence[uuid.UUID] | None = None
+    ) -> dict[uuid.UUID, int]:
         """Net đồng attributed per order (sales minus refunds)."""
         query = select(AttributionEntry.order_id, func.sum(AttributionEntry.amount)).group_by(
             AttributionEntry.order_id
@@ -216,7 +225,7 @@ class ImpactRepository:
         if order_ids is not None:
             query = query.where(AttributionEntry.order_id.in_(order_ids))
         result = await self._session.execute(query)
-        return {order_id: int(total) for order_id, total in result.tuples()}
+        return {order_id: int(total) for order_id, total in result}
 
     # ---- Household-month and area aggregates -------------------------------------------
 
@@ -225,16 +234,27 @@ class ImpactRepository:
     ) -> dict[HouseholdMonthKey, HouseholdMonth]:
         """Make sure a row exists for every key, then lock them all in key order.
 
-        The empty row is inserted first so that two transactions adding the first sale of
-        the same household-month serialise on its unique index instead of both believing
-        the row is new; the fixed order keeps concurrent transactions from deadlocking."""
+        An empty row (empty codes, every amount 0: it counts for nothing) is inserted first
+        so that two transactions adding the first sale of the same household-month
+        serialise on its unique index instead of both believing the row is new; the fixed
+        order keeps concurrent transactions from deadlocking. The keys travel as two arrays,
+        so any number of them is one statement with two parameters."""
         ordered = sorted(set(keys))
         if not ordered:
             return {}
+        revenue_columns = ", ".join(f"revenue_{g.value}" for g in STATUS_GROUPS)
+        zeros = ", ".join("0" for _ in STATUS_GROUPS)
         await self._session.execute(
-            insert(HouseholdMonth)
-            .values([_empty_household_month(household_id, month) for household_id, month in ordered])
-            .on_conflict_do_nothing(index_elements=[HouseholdMonth.household_id, HouseholdMonth.month])
+            text(  # noqa: S608 - only our own constant column names are interpolated
+                "INSERT INTO household_month_impact (id, household_id, month, commune_code, "
+                "province_code, admin_version, area, status, members_count, revenue_amount, "
+                f"{revenue_columns}, income_amount, uplift_per_person, created_at, updated_at) "
+                f"SELECT gen_random_uuid(), k.h, k.m, '', '', '', '', '', 1, 0, {zeros}, 0, 0, "
+                "now(), now() FROM unnest(CAST(:hids AS uuid[]), CAST(:months AS date[])) "
+                "WITH ORDINALITY AS k(h, m, n) ORDER BY k.n "
+                "ON CONFLICT (household_id, month) DO NOTHING"
+            ),
+            {"hids": [h for h, _ in ordered], "months": [m for _, m in ordered]},
         )
         result = await self._session.execute(
             select(HouseholdMonth)
@@ -260,9 +280,14 @@ class ImpactRepository:
                 func.sum(AttributionEntry.amount),
             )
             .join(keyed, _in_key_month(keyed))
-            .group_by(AttributionEntry.household_id, month, AttributionEntry.poverty_status, AttributionEntry.category)
+            .group_by(
+                AttributionEntry.household_id,
+                month,
+                AttributionEntry.poverty_status,
+                AttributionEntry.category,
+            )
         )
-        return [(h, m, s, c, int(total)) for h, m, s, c, total in result.tuples()]
+        return [(h, m, s, c, int(total)) for h, m, s, c, total in result]
 
     async def month_latest_sales(self, keys: Sequence[HouseholdMonthKey]) -> Sequence[Any]:
         """Facts of each key's latest sale: the status, place and members the month shows."""
@@ -282,7 +307,7 @@ class ImpactRepository:
             )
             .join(keyed, _in_key_month(keyed))
             .where(AttributionEntry.kind == EntryKind.SALE.value)
-            .distinct(AttributionEntry.household_id, month)
+            .ext(distinct_on(AttributionEntry.household_id, month))
             .order_by(
                 AttributionEntry.household_id,
                 month,
@@ -338,9 +363,17 @@ class ImpactRepository:
             stmt = insert(AreaMonth).values(values)
             await self._session.execute(
                 stmt.on_conflict_do_update(
-                    index_elements=[AreaMonth.level, AreaMonth.admin_version, AreaMonth.code, AreaMonth.month],
+                    index_elements=[
+                        AreaMonth.level,
+                        AreaMonth.admin_version,
+                        AreaMonth.code,
+                        AreaMonth.month,
+                    ],
                     set_={
-                        **{name: getattr(AreaMonth, name) + stmt.excluded[name] for name in AREA_COUNTERS},
+                        **{
+                            name: getattr(AreaMonth, name) + stmt.excluded[name]
+                            for name in AREA_COUNTERS
+                        },
                         "updated_at": func.now(),
                     },
                 )
@@ -363,37 +396,46 @@ class ImpactRepository:
         if since is not None:
             query = query.where(AttributionEntry.created_at >= since)
         result = await self._session.execute(query)
-        return [(h, m) for h, m in result.tuples()]
+        return [(h, m) for h, m in result]
 
     async def keys_of_entries(self, entry_ids: Sequence[uuid.UUID]) -> list[HouseholdMonthKey]:
         month = cast(func.date_trunc("month", AttributionEntry.sale_date), Date)
         result = await self._session.execute(
-            select(AttributionEntry.household_id, month).where(AttributionEntry.id.in_(entry_ids)).distinct()
+            select(AttributionEntry.household_id, month)
+            .where(AttributionEntry.id.in_(entry_ids))
+            .distinct()
         )
-        return [(h, m) for h, m in result.tuples()]
+        return [(h, m) for h, m in result]
 
-    async def area_totals_from_household_months(self) -> dict[tuple[str, str, str, date], dict[str, int]]:
+    async def area_totals_from_household_months(
+        self,
+    ) -> dict[tuple[str, str, str, date], dict[str, int]]:
         """The area counters recomputed from the household-month rows (for the nightly check)."""
         out: dict[tuple[str, str, str, date], dict[str, int]] = {}
-        for level, code_column in (("commune", HouseholdMonth.commune_code), ("province", HouseholdMonth.province_code)):
+        for level, code_column in (
+            ("commune", HouseholdMonth.commune_code),
+            ("province", HouseholdMonth.province_code),
+        ):
             selling = HouseholdMonth.revenue_amount > 0
             columns: list[ColumnElement[Any]] = [
                 func.count().filter(selling).label("households_selling"),
                 func.sum(HouseholdMonth.revenue_amount).label("revenue_amount"),
                 func.sum(HouseholdMonth.income_amount).label("income_amount"),
-                func.count().filter(selling, HouseholdMonth.closes_gap.is_(True)).label("households_closing_gap"),
-                func.count().filter(selling, HouseholdMonth.baseline_income_per_person.is_(None)).label(
-                    "households_income_unknown"
-                ),
+                func.count()
+                .filter(selling, HouseholdMonth.closes_gap.is_(True))
+                .label("households_closing_gap"),
+                func.count()
+                .filter(selling, HouseholdMonth.baseline_income_per_person.is_(None))
+                .label("households_income_unknown"),
             ]
             for g in STATUS_GROUPS:
                 column = getattr(HouseholdMonth, f"revenue_{g.value}")
                 columns.append(func.count().filter(column > 0).label(f"households_{g.value}"))
                 columns.append(func.sum(column).label(f"revenue_{g.value}"))
             result = await self._session.execute(
-                select(HouseholdMonth.admin_version, code_column, HouseholdMonth.month, *columns).group_by(
-                    HouseholdMonth.admin_version, code_column, HouseholdMonth.month
-                )
+                select(
+                    HouseholdMonth.admin_version, code_column, HouseholdMonth.month, *columns
+                ).group_by(HouseholdMonth.admin_version, code_column, HouseholdMonth.month)
             )
             for row in result.mappings():
                 key = (level, row["admin_version"], row[code_column.key], row["month"])
@@ -403,7 +445,9 @@ class ImpactRepository:
     async def area_counters(self) -> dict[tuple[str, str, str, date], dict[str, int]]:
         result = await self._session.execute(select(AreaMonth))
         return {
-            (a.level, a.admin_version, a.code, a.month): {name: getattr(a, name) for name in AREA_COUNTERS}
+            (a.level, a.admin_version, a.code, a.month): {
+                name: getattr(a, name) for name in AREA_COUNTERS
+            }
             for a in result.scalars().all()
         }
 
@@ -451,13 +495,16 @@ class ImpactRepository:
             .where(*_scope_conditions(scope), HouseholdMonth.revenue_amount > 0)
             .group_by(HouseholdMonth.month)
         )
-        return {month: int(value) for month, value in result.tuples() if value is not None}
+        return {month: int(value) for month, value in result if value is not None}
 
     async def uplift_distribution(self, scope: HouseholdFilter, edges: Sequence[int]) -> list[int]:
         """Households selling per uplift bucket [edges[i], edges[i+1]) over the range; the last
         bucket is open-ended."""
         bucket = func.width_bucket(
-            HouseholdMonth.uplift_per_person, cast(literal_column(_array_literal(edges)), ARRAY(HouseholdMonth.uplift_per_person.type))
+            HouseholdMonth.uplift_per_person,
+            cast(
+                literal_column(_array_literal(edges)), ARRAY(HouseholdMonth.uplift_per_person.type)
+            ),
         )
         result = await self._session.execute(
             select(bucket, func.count())
@@ -465,7 +512,7 @@ class ImpactRepository:
             .group_by(bucket)
         )
         counts = [0] * len(edges)
-        for index, count in result.tuples():
+        for index, count in result:
             if index >= 1:
                 counts[int(index) - 1] += int(count)
         return counts
@@ -482,8 +529,10 @@ class ImpactRepository:
         conditions = [*_scope_conditions(scope), HouseholdMonth.revenue_amount > 0]
         if scope.status is not None:
             conditions.append(HouseholdMonth.status == scope.status)
-        total = await self._session.scalar(select(func.count()).select_from(HouseholdMonth).where(*conditions))
-        query: Select[tuple[HouseholdMonth, str]] = (
+        total = await self._session.scalar(
+            select(func.count()).select_from(HouseholdMonth).where(*conditions)
+        )
+        query = (
             select(HouseholdMonth, Household.head_name)
             .join(Household, Household.id == HouseholdMonth.household_id)
             .where(*conditions)
@@ -495,7 +544,7 @@ class ImpactRepository:
         else:
             query = query.order_by(HouseholdMonth.month.desc(), HouseholdMonth.household_id)
         result = await self._session.execute(query.limit(limit).offset(offset))
-        rows = [HouseholdMonthRow(figures=hm, head_name=name) for hm, name in result.tuples()]
+        rows = [HouseholdMonthRow(figures=hm, head_name=name) for hm, name in result]
         return rows, int(total or 0)
 
     async def household_months_after(
@@ -506,7 +555,9 @@ class ImpactRepository:
         if scope.status is not None:
             conditions.append(HouseholdMonth.status == scope.status)
         if after is not None:
-            conditions.append(tuple_(HouseholdMonth.month, HouseholdMonth.household_id) > tuple_(*after))
+            conditions.append(
+                tuple_(HouseholdMonth.month, HouseholdMonth.household_id) > tuple_(*after)
+            )
         result = await self._session.execute(
             select(HouseholdMonth, Household.head_name)
             .join(Household, Household.id == HouseholdMonth.household_id)
@@ -514,14 +565,17 @@ class ImpactRepository:
             .order_by(HouseholdMonth.month, HouseholdMonth.household_id)
             .limit(limit)
         )
-        return [HouseholdMonthRow(figures=hm, head_name=name) for hm, name in result.tuples()]
+        return [HouseholdMonthRow(figures=hm, head_name=name) for hm, name in result]
 
     async def count_household_months(self, scope: HouseholdFilter) -> int:
         conditions = [*_scope_conditions(scope), HouseholdMonth.revenue_amount > 0]
         if scope.status is not None:
             conditions.append(HouseholdMonth.status == scope.status)
         return int(
-            await self._session.scalar(select(func.count()).select_from(HouseholdMonth).where(*conditions)) or 0
+            await self._session.scalar(
+                select(func.count()).select_from(HouseholdMonth).where(*conditions)
+            )
+            or 0
         )
 
     # ---- Exports -----------------------------------------------------------------------
@@ -531,7 +585,9 @@ class ImpactRepository:
         await self._session.flush()
         return export
 
-    async def get_export(self, export_id: uuid.UUID, *, for_update: bool = False) -> ImpactExport | None:
+    async def get_export(
+        self, export_id: uuid.UUID, *, for_update: bool = False
+    ) -> ImpactExport | None:
         query = select(ImpactExport).where(ImpactExport.id == export_id)
         if for_update:
             query = query.with_for_update()
@@ -549,31 +605,14 @@ class ImpactRepository:
         await self._session.flush()
 
 
-def _empty_household_month(household_id: uuid.UUID, month: date) -> dict[str, Any]:
-    """A row that counts for nothing: its codes are empty and every amount is 0."""
-    return {
-        "id": uuid.uuid4(),
-        "household_id": household_id,
-        "month": month,
-        "commune_code": "",
-        "province_code": "",
-        "admin_version": "",
-        "area": "",
-        "status": "",
-        "members_count": 1,
-        "revenue_amount": 0,
-        **{f"revenue_{g.value}": 0 for g in STATUS_GROUPS},
-        "income_amount": 0,
-        "uplift_per_person": 0,
-    }
-
-
 def _keys_table(keys: Sequence[HouseholdMonthKey]) -> Any:
     households = [h for h, _ in keys]
     months = [m for _, m in keys]
     return (
         select(
-            func.unnest(cast(households, ARRAY(AttributionEntry.household_id.type))).label("household_id"),
+            func.unnest(cast(households, ARRAY(AttributionEntry.household_id.type))).label(
+                "household_id"
+            ),
             func.unnest(cast(months, ARRAY(Date()))).label("month"),
         )
     ).subquery("keys")
@@ -601,5 +640,3 @@ def _scope_conditions(scope: HouseholdFilter) -> list[ColumnElement[bool]]:
 
 def _array_literal(edges: Iterable[int]) -> str:
     return "ARRAY[" + ",".join(str(int(e)) for e in edges) + "]"
-
-

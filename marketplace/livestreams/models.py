@@ -50,8 +50,10 @@ MAX_PER_BUYER_LIMIT = 20
 """No buyer takes more than this many units of one item in one session: a livestream sells
 to many people, not to one reseller."""
 MAX_STOCK_CAP = 100_000
-FLASH_COUNTDOWN_SECONDS = (10, 300)
-FLASH_DURATION_MINUTES = (1, 20)
+MIN_COUNTDOWN, MAX_COUNTDOWN = 10, 300
+"""A flash deal's countdown, in seconds."""
+MIN_DURATION, MAX_DURATION = 60, 20 * 60
+"""A flash deal's duration, in seconds (1 to 20 minutes)."""
 
 CODE_PATTERN = re.compile(r"^[A-Z]+[0-9]+$")
 """An item code as stored: ASCII letters then digits, upper case (so uniqueness in the
@@ -164,9 +166,7 @@ class LiveSession(Base):
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
     cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
-    connector_token_hash: Mapped[str | None] = mapped_column(
-        String(64), unique=True, default=None
-    )
+    connector_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     """SHA-256 of the token a platform connector posts comments with; one per session."""
 
     @property
@@ -214,9 +214,7 @@ class SessionSeller(Base):
 
     __tablename__ = "livestream_session_sellers"
     __table_args__ = (
-        CheckConstraint(
-            "(household_id IS NULL) <> (cooperative_id IS NULL)", name="one_seller"
-        ),
+        CheckConstraint("(household_id IS NULL) <> (cooperative_id IS NULL)", name="one_seller"),
         UniqueConstraint("session_id", "household_id"),
         UniqueConstraint("session_id", "cooperative_id"),
     )
@@ -298,13 +296,11 @@ class FlashDeal(Base):
             f"price_amount > 0 AND price_amount <= {MAX_PRICE_AMOUNT}", name="price_range"
         ),
         CheckConstraint(
-            "countdown_seconds BETWEEN {} AND {}".format(*FLASH_COUNTDOWN_SECONDS),
+            f"countdown_seconds BETWEEN {MIN_COUNTDOWN} AND {MAX_COUNTDOWN}",
             name="countdown_range",
         ),
         CheckConstraint(
-            "duration_seconds BETWEEN {} AND {}".format(
-                FLASH_DURATION_MINUTES[0] * 60, FLASH_DURATION_MINUTES[1] * 60
-            ),
+            f"duration_seconds BETWEEN {MIN_DURATION} AND {MAX_DURATION}",
             name="duration_range",
         ),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
@@ -456,9 +452,7 @@ class HostVerification(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
     review_note: Mapped[str] = mapped_column(Text, default="")
 
-    def _review(
-        self, status: VerificationStatus, by: uuid.UUID, now: datetime, note: str
-    ) -> None:
+    def _review(self, status: VerificationStatus, by: uuid.UUID, now: datetime, note: str) -> None:
         if self.status != VerificationStatus.SUBMITTED:
             raise VerificationAlreadyReviewed(f"it was {self.status}")
         self.status = status.value
@@ -520,9 +514,7 @@ class Follow(Base):
 
     __tablename__ = "follows"
     __table_args__ = (
-        CheckConstraint(
-            "(household_id IS NULL) <> (cooperative_id IS NULL)", name="one_target"
-        ),
+        CheckConstraint("(household_id IS NULL) <> (cooperative_id IS NULL)", name="one_target"),
         UniqueConstraint("user_id", "household_id"),
         UniqueConstraint("user_id", "cooperative_id"),
     )

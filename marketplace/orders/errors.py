@@ -71,18 +71,21 @@ class LimitReached(Conflict):
     code = "limit_reached"
     title = "You already ordered as many of this item as one buyer may"
 
-
-class SessionNotLive(Conflict):
-    code = "session_not_live"
-    title = "The livestream is not selling now"
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}", extra={"field": field})
 
 
-class LivestreamOrdersUnavailable(Conflict):
-    code = "livestream_orders_unavailable"
-    title = "Ordering livestream items is not available yet"
+class ItemUnavailable(InvalidOrderField):
+    """A livestream item that does not exist or is no longer pinned."""
+
+    code = "item_unavailable"
+    title = "This livestream item cannot be ordered"
 
 
 class IdempotencyKeyMissing(ValidationFailed):
+    """400, as the IETF Idempotency-Key draft asks for a missing or malformed key."""
+
+    status_code = 400
     code = "idempotency_key_required"
     title = "This request needs an Idempotency-Key header"
 

@@ -215,8 +215,11 @@ class Order(Base):
             raise IllegalTransition(self.status, "record a remittance for a prepaid order")
         if self.paid_at is not None:
             raise IllegalTransition(self.status, "record a second remittance")
+        if amount < 0:
+            raise ValueError("a remitted amount cannot be negative")
         self._move(OrderStatus.COMPLETED, "record the carrier's remittance")
         self.paid_amount = amount
+        self.excess_amount = max(0, amount - self.total_amount)
         self.paid_at = at
         self.completed_at = at
 

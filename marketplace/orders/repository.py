@@ -110,6 +110,14 @@ class ReleasedHold:
     quantity: int
 
 
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    fingerprint: str
+    in_flight: bool
+    status_code: int | None
+    body: bytes | None
+
+
 class StockRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -147,9 +155,7 @@ class StockRepository:
     async def facts(self, variant_id: uuid.UUID) -> VariantFacts | None:
         """Seller and naming of a variant whose stock another domain took (a livestream
         reservation): read, not locked."""
-        row = (
-            await self._session.execute(_SEAT_STOCK, {"variant_id": variant_id})
-        ).one_or_none()
+        row = (await self._session.execute(_SEAT_STOCK, {"variant_id": variant_id})).one_or_none()
         if row is None:
             return None
         return VariantFacts(
@@ -184,12 +190,11 @@ class OrderRepository:
         lines: Sequence[OrderLine],
         holds: Sequence[StockHold],
     ) -> None:
-        """One flush: an INSERT per table, each batched, ids made on our side."""
-        self._session.add(order)
-        self._session.add_all(fulfilments)
-        self._session.add_all(lines)
-        self._session.add_all(holds)
-        await self._session.flush()
+        """One INSERT per table, each batched, ids made on our side; flushed table by
+        table because the models declare no relationships to order the inserts by."""
+        for rows in ([order], fulfilments, lines, holds):
+            self._session.add_all(rows)
+            await self._session.flush()
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
         return await self._session.get(Order, order_id)
@@ -450,13 +455,25 @@ class IdempotencyRepository:
         )
         return (await self._session.execute(statement)).scalar_one_or_none() is not None
 
-    async def find(self, scope: str, key: str) -> IdempotencyRecord | None:
-        result = await self._session.execute(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+    async def find(self, scope: str, key: str) -> StoredAnswer | None:
+        row = (
+            await self._session.execute(
+                select(
+                    IdempotencyRecord.fingerprint,
+                    IdempotencyRecord.status,
+                    IdempotencyRecord.response_status,
+                    IdempotencyRecord.response_body,
+                ).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
             )
+        ).one_or_none()
+        if row is None:
+            return None
+        return StoredAnswer(
+            fingerprint=row.fingerprint,
+            in_flight=row.status == IdempotencyStatus.IN_FLIGHT.value,
+            status_code=row.response_status,
+            body=row.response_body,
         )
-        return result.scalar_one_or_none()
 
     async def complete(
         self,
@@ -504,4 +521,3 @@ class IdempotencyRepository:
             delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(doomed))
         )
         return int(result.rowcount)  # type: ignore[attr-defined] # CursorResult of a DELETE
-

@@ -95,10 +95,6 @@ class ClaimCreate(msgspec.Struct, forbid_unknown_fields=True):
     shipping: ShippingCreate
 
 
-class CancelCreate(msgspec.Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] = "buyer_cancelled"
-
-
 class ShipmentCreate(msgspec.Struct, forbid_unknown_fields=True):
     carrier: Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["GHTK"])]
     tracking_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]

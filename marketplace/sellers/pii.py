@@ -38,7 +38,7 @@ class InvalidPhone(ValueError):
 def normalise_national_id(raw: str) -> str:
     """The 12 digits of a CCCD, with spaces, dots and dashes people type dropped."""
     digits = _ID_SEPARATORS.sub("", raw.strip())
-    if not digits.isascii() or not digits.isdigit():
+    if digits and (not digits.isascii() or not digits.isdigit()):
         raise InvalidNationalId("must contain only digits")
     if len(digits) == OLD_CMND_LENGTH:
         raise InvalidNationalId(

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,7 +56,7 @@ def latest_status_query(
     query = (
         select(HouseholdStatusEntry.household_id, HouseholdStatusEntry.status)
         .where(HouseholdStatusEntry.review_date <= on)
-        .distinct(HouseholdStatusEntry.household_id)
+        .ext(distinct_on(HouseholdStatusEntry.household_id))
         .order_by(
             HouseholdStatusEntry.household_id,
             HouseholdStatusEntry.review_date.desc(),
@@ -209,7 +210,7 @@ class StatusRepository:
         if not household_ids:
             return {}
         result = await self._session.execute(latest_status_query(on, household_ids))
-        return {row[0]: row[1] for row in result.tuples()}
+        return dict(result.all())
 
 
 class ConsentRepository:
@@ -449,9 +450,11 @@ class CooperativeRepository:
         if on is not None:
             query = query.where(active_membership(on))
         result = await self._session.execute(
-            query.order_by(CooperativeMember.joined_on, CooperativeMember.id)
+            query.order_by(
+                CooperativeMember.joined_on, CooperativeMember.created_at, CooperativeMember.id
+            )
         )
-        return [(member, household) for member, household in result.tuples()]
+        return [(member, household) for member, household in result]
 
     async def active_member_ids(self, cooperative_id: uuid.UUID, on: date) -> list[uuid.UUID]:
         result = await self._session.execute(

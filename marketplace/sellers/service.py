@@ -26,7 +26,7 @@ import structlog
 
 from marketplace.accounts.guards import ensure_jurisdiction
 from marketplace.accounts.identity import AuthenticatedUser
-from marketplace.accounts.models import Role
+from marketplace.accounts.models import JurisdictionLevel, Role
 from marketplace.db import utcnow
 from marketplace.errors import PermissionDenied, ValidationFailed
 from marketplace.geo.service import GeoService
@@ -290,7 +290,7 @@ class SellersService:
             )
             commune_code = commune.code
         elif user.role is Role.OFFICIAL:
-            if user.jurisdiction_level is not None and user.jurisdiction_level.value == "commune":
+            if user.jurisdiction_level is JurisdictionLevel.COMMUNE:
                 commune_code = user.jurisdiction_code
             else:
                 province_code = user.jurisdiction_code
@@ -585,11 +585,11 @@ class SellersService:
     async def can_manage_household(self, user: AuthenticatedUser, household_id: uuid.UUID) -> bool:
         """Admins, the household's own account and a helper with `manage_products` consent
         manage its products. Nothing is recorded: call `require_household_manager` to act."""
-        if user.role is Role.ADMIN:
-            return True
         household = await self._households.get(household_id)
         if household is None:
             return False
+        if user.role is Role.ADMIN:
+            return True
         if user.role is Role.FARMER:
             return household.farmer_user_id == user.id
         if user.role is Role.HELPER:

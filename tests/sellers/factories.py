@@ -13,13 +13,15 @@ services find and decrypt what a factory made.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import count
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import User
 from marketplace.geo.models import ADMIN_VERSION, Commune
 from marketplace.sellers.models import (
@@ -262,3 +264,32 @@ async def add_member(
     session.add(member)
     await session.flush()
     return member
+
+
+def identity(user: User) -> AuthenticatedUser:
+    """The caller the authentication middleware would make of this user, for calling
+    services directly (`await service.get_household(identity(official), ...)`)."""
+    return AuthenticatedUser(
+        id=user.id,
+        role=user.role,
+        display_name=user.display_name,
+        jurisdiction_level=user.jurisdiction_level,
+        jurisdiction_code=user.jurisdiction_code,
+        token_id=user.id,
+    )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A user of some role with a bearer token, for calling the API and the services."""
+
+    user: User
+    headers: dict[str, str]
+
+    @property
+    def me(self) -> AuthenticatedUser:
+        return identity(self.user)
+
+
+MakeCaller = Callable[..., Awaitable[Caller]]
+"""The `caller` fixture: `await caller(Role.OFFICIAL, province=CAN_THO)`."""

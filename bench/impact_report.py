@@ -1,0 +1,638 @@
+"""Officials' reports under load, over 1,000,000 attribution rows, and the cost of keeping the
+aggregates current.
+
+    uv run python bench/impact_report.py [--rows 1000000] [--households 2000] [--seconds 20]
+
+What it does, on a database of its own (created, migrated, dropped at the end):
+1. 2,000 households in 3 provinces (10 communes each), one review each (poor, near-poor, ...),
+   and 1,000,000 ledger rows over 24 months loaded with COPY, then every aggregate built by
+   `ImpactService.rebuild_aggregates` (the same code the income-share job runs).
+2. The production server as a user runs it (`uvicorn --factory marketplace.app:create_app`,
+   2 worker processes) in a subprocess, and a separate load-generator process with 16
+   concurrent connections calling, for `--seconds` each, a province official's province
+   summary (12 months) and a commune official's household list (12 months, 50 a page).
+3. 10,000 new ledger rows of the current month (one day's settlements on a busy platform),
+   loaded with COPY, then the time for `ImpactService.refresh_entries` to bring every
+   household-month and area aggregate up to date; and, separately, the same 10,000 rows
+   delivered as 2,500 `record_event` calls (4 lines each) from 4 concurrent workers, which
+   write ledger and aggregates in one transaction per event as production does.
+
+Figures are printed and written to bench/results/impact_report.json. Goals: p99 <= 50 ms for
+both reads, aggregates current <= 5 s after 10,000 rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+RESULTS = Path(__file__).parent / "results" / "impact_report.json"
+ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+PROVINCES = ("92", "46", "01")
+COMMUNES_PER_PROVINCE = 10
+MONTHS = 24
+CURRENT_MONTH = date(2026, 11, 1)
+STATUSES = (
+    ("poor", 0.30),
+    ("near_poor", 0.20),
+    ("newly_escaped", 0.10),
+    ("average_living_standard", 0.10),
+    ("not_poor", 0.25),
+    ("unreviewed", 0.05),
+)
+CATEGORIES = ("fruit", "vegetable", "rice_grain", "processed", "seafood")
+
+
+def _months() -> list[date]:
+    out, month = [], CURRENT_MONTH
+    for _ in range(MONTHS):
+        out.append(month)
+        month = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+    return sorted(out)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
+    return ordered[index]
+
+
+# ---- Set-up -----------------------------------------------------------------------------
+
+
+async def create_database(name: str) -> str:
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+async def seed(dsn: str, households: int, rows: int, rng: random.Random) -> dict[str, Any]:
+    conn = await asyncpg.connect(dsn)
+    communes: dict[str, list[tuple[str, str]]] = {}
+    for province in PROVINCES:
+        found = await conn.fetch(
+            "SELECT code, area FROM communes WHERE admin_version = '2025-07' AND province_code = $1 "
+            "ORDER BY code LIMIT $2",
+            province,
+            COMMUNES_PER_PROVINCE,
+        )
+        communes[province] = [(r["code"], r["area"]) for r in found]
+    places = [(p, c, a) for p, cs in communes.items() for c, a in cs]
+    now = datetime.now(UTC)
+
+    household_rows, review_rows, facts = [], [], []
+    for n in range(households):
+        province, commune, area = places[n % len(places)]
+        hid = uuid.uuid4()
+        members = rng.randint(1, 6)
+        status = rng.choices([s for s, _ in STATUSES], [w for _, w in STATUSES])[0]
+        income = None if rng.random() < 0.1 else rng.randrange(900_000, 2_600_000, 10_000)
+        household_rows.append(
+            (
+                hid,
+                f"Hộ {n}",
+                members,
+                commune,
+                province,
+                "2025-07",
+                "Thôn 1",
+                f"09{n:08d}",
+                f"{n:064d}",
+                "encrypted",
+                now,
+                now,
+            )
+        )
+        if status != "unreviewed":
+            review_rows.append(
+                (
+                    uuid.uuid4(),
+                    hid,
+                    status,
+                    date(2024, 12, 15),
+                    "07/2021/ND-CP",
+                    f"{n}/QĐ",
+                    "UBND",
+                    income,
+                    False,
+                    now,
+                    now,
+                )
+            )
+        facts.append((hid, members, commune, province, area, status, income))
+    await conn.copy_records_to_table(
+        "households",
+        records=household_rows,
+        columns=[
+            "id",
+            "head_name",
+            "members_count",
+            "commune_code",
+            "province_code",
+            "admin_version",
+            "village",
+            "phone",
+            "national_id_hash",
+            "national_id_encrypted",
+            "created_at",
+            "updated_at",
+        ],
+    )
+    await conn.copy_records_to_table(
+        "household_status_entries",
+        records=review_rows,
+        columns=[
+            "id",
+            "household_id",
+            "status",
+            "review_date",
+            "standard_code",
+            "decision_number",
+            "deciding_authority",
+            "income_per_person_month",
+            "mismatch",
+            "created_at",
+            "updated_at",
+        ],
+    )
+    started = time.perf_counter()
+    await copy_ledger(conn, facts, rows, _months(), rng)
+    copy_seconds = time.perf_counter() - started
+    await conn.execute("ANALYZE")
+    await conn.close()
+    return {"communes": communes, "facts": facts, "copy_seconds": copy_seconds}
+
+
+async def copy_ledger(
+    conn: asyncpg.Connection,
+    facts: list[tuple[Any, ...]],
+    rows: int,
+    months: list[date],
+    rng: random.Random,
+    *,
+    ids: list[uuid.UUID] | None = None,
+) -> None:
+    now = datetime.now(UTC)
+    batch: list[tuple[Any, ...]] = []
+    for _ in range(rows):
+        hid, members, commune, province, area, status, income = facts[rng.randrange(len(facts))]
+        month = months[rng.randrange(len(months))]
+        day = month + timedelta(days=rng.randrange(28))
+        entry_id = uuid.uuid4()
+        if ids is not None:
+            ids.append(entry_id)
+        batch.append(
+            (
+                entry_id,
+                uuid.uuid4(),
+                "sale",
+                uuid.uuid4(),
+                uuid.uuid4(),
+                hid,
+                uuid.uuid4(),
+                rng.choice(CATEGORIES),
+                rng.randrange(20_000, 800_000, 1_000),
+                status,
+                income,
+                members,
+                area,
+                commune,
+                province,
+                "2025-07",
+                day,
+                datetime(day.year, day.month, day.day, 3, tzinfo=UTC),
+                now,
+                now,
+            )
+        )
+        if len(batch) >= 50_000:
+            await _copy(conn, batch)
+            batch = []
+    if batch:
+        await _copy(conn, batch)
+
+
+async def _copy(conn: asyncpg.Connection, batch: list[tuple[Any, ...]]) -> None:
+    await conn.copy_records_to_table(
+        "attribution_entries",
+        records=batch,
+        columns=[
+            "id",
+            "event_id",
+            "kind",
+            "order_id",
+            "order_line_id",
+            "household_id",
+            "product_id",
+            "category",
+            "amount",
+            "poverty_status",
+            "income_per_person_month",
+            "members_count",
+            "area",
+            "commune_code",
+            "province_code",
+            "admin_version",
+            "sale_date",
+            "booked_at",
+            "created_at",
+            "updated_at",
+        ],
+    )
+
+
+def _settings(sqlalchemy_url: str) -> Any:
+    from marketplace.settings import (  # noqa: PLC0415
+        DatabaseSettings,
+        RedisSettings,
+        SecuritySettings,
+        Settings,
+    )
+
+    return Settings(
+        database=DatabaseSettings(url=sqlalchemy_url, pool_size=10, max_overflow=10),
+        redis=RedisSettings(url=REDIS_URL),
+        security=SecuritySettings(secret_key="bench-" + "x" * 40),
+        log_level="WARNING",
+    )
+
+
+async def build_aggregates(sqlalchemy_url: str) -> float:
+    from marketplace.db import create_engine, create_sessionmaker  # noqa: PLC0415
+    from marketplace.impact.service import ImpactService  # noqa: PLC0415
+    from marketplace.jobs import NullSender  # noqa: PLC0415
+    from marketplace.unit_of_work import UnitOfWork  # noqa: PLC0415
+
+    settings = _settings(sqlalchemy_url)
+    engine = create_engine(settings.database)
+    started = time.perf_counter()
+    async with UnitOfWork(create_sessionmaker(engine), NullSender()) as uow:
+        await ImpactService(uow, settings).rebuild_aggregates()
+        await uow.commit()
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    return elapsed
+
+
+async def officials(sqlalchemy_url: str, province: str, commune: str) -> dict[str, str]:
+    """A province official and a commune official, with tokens issued by the real service."""
+    from marketplace.accounts.models import JurisdictionLevel, Role, User  # noqa: PLC0415
+    from marketplace.accounts.service import AccountService  # noqa: PLC0415
+    from marketplace.db import create_engine, create_sessionmaker  # noqa: PLC0415
+    from marketplace.jobs import NullSender  # noqa: PLC0415
+    from marketplace.unit_of_work import UnitOfWork  # noqa: PLC0415
+
+    settings = _settings(sqlalchemy_url)
+    engine = create_engine(settings.database)
+    tokens = {}
+    async with UnitOfWork(create_sessionmaker(engine), NullSender()) as uow:
+        service = AccountService(uow, settings, None)
+        for name, level, code in (
+            ("province", JurisdictionLevel.PROVINCE, province),
+            ("commune", JurisdictionLevel.COMMUNE, commune),
+        ):
+            user = User(
+                login=f"{name}.{uuid.uuid4().hex[:8]}@bench.vn",
+                display_name=f"Cán bộ {name}",
+                role=Role.OFFICIAL,
+                password_hash="not-used",
+                jurisdiction_level=level,
+                jurisdiction_code=code,
+                admin_version="2025-07",
+            )
+            uow.session.add(user)
+            await uow.session.flush()
+            tokens[name] = (await service.issue_token(user, ip=None)).token
+        await uow.commit()
+    await engine.dispose()
+    return tokens
+
+
+# ---- Refresh after new rows -------------------------------------------------------------
+
+
+async def refresh_after_copy(
+    dsn: str, sqlalchemy_url: str, facts: list[tuple[Any, ...]], rows: int
+) -> dict[str, float]:
+    from marketplace.db import create_engine, create_sessionmaker  # noqa: PLC0415
+    from marketplace.impact.service import ImpactService  # noqa: PLC0415
+    from marketplace.jobs import NullSender  # noqa: PLC0415
+    from marketplace.unit_of_work import UnitOfWork  # noqa: PLC0415
+
+    conn = await asyncpg.connect(dsn)
+    ids: list[uuid.UUID] = []
+    await copy_ledger(conn, facts, rows, [CURRENT_MONTH], random.Random(7), ids=ids)
+    await conn.close()
+    settings = _settings(sqlalchemy_url)
+    engine = create_engine(settings.database)
+    started = time.perf_counter()
+    async with UnitOfWork(create_sessionmaker(engine), NullSender()) as uow:
+        refreshed = await ImpactService(uow, settings).refresh_entries(ids)
+        await uow.commit()
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    return {"refresh_seconds": elapsed, "household_months_refreshed": refreshed}
+
+
+async def record_events(
+    sqlalchemy_url: str, facts: list[tuple[Any, ...]], rows: int, workers: int = 4
+) -> dict[str, float]:
+    from marketplace.db import create_engine, create_sessionmaker  # noqa: PLC0415
+    from marketplace.impact.events import PaymentSettled, SettledLine  # noqa: PLC0415
+    from marketplace.impact.service import ImpactService  # noqa: PLC0415
+    from marketplace.jobs import NullSender  # noqa: PLC0415
+    from marketplace.unit_of_work import UnitOfWork  # noqa: PLC0415
+
+    settings = _settings(sqlalchemy_url)
+    engine = create_engine(settings.database)
+    maker = create_sessionmaker(engine)
+    rng = random.Random(11)
+    lines_per_event = 4
+    events = []
+    for _ in range(rows // lines_per_event):
+        lines = []
+        for _ in range(lines_per_event):
+            hid = facts[rng.randrange(len(facts))][0]
+            amount = rng.randrange(20_000, 800_000, 1_000)
+            lines.append(
+                SettledLine(
+                    order_line_id=uuid.uuid4(),
+                    net_amount=amount,
+                    gross_amount=amount,
+                    fee_amount=0,
+                    product_id=uuid.uuid4(),
+                    category=rng.choice(CATEGORIES),
+                    household_id=hid,
+                )
+            )
+        events.append(
+            PaymentSettled(
+                event_id=uuid.uuid4(),
+                order_id=uuid.uuid4(),
+                settled_at=datetime(2026, 11, 20, 3, tzinfo=UTC),
+                method="vietqr",
+                lines=tuple(lines),
+            )
+        )
+    queue: asyncio.Queue[PaymentSettled] = asyncio.Queue()
+    for event in events:
+        queue.put_nowait(event)
+
+    async def work() -> None:
+        while not queue.empty():
+            event = queue.get_nowait()
+            async with UnitOfWork(maker, NullSender()) as uow:
+                await ImpactService(uow, settings).record_event(event)
+                await uow.commit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(work() for _ in range(workers)))
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    return {
+        "record_event_seconds": elapsed,
+        "events": len(events),
+        "rows": len(events) * lines_per_event,
+    }
+
+
+# ---- Load ---------------------------------------------------------------------------------
+
+
+async def load(
+    base: str, path: str, token: str, seconds: float, connections: int
+) -> dict[str, Any]:
+    """Closed loop: `connections` clients each sending the next request when one answers."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def one() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+                latencies.append((time.perf_counter() - started) * 1000)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        for _ in range(3):  # connections opened and the first plans cached, as a server would be
+            await client.get(path, headers={"Authorization": f"Bearer {token}"})
+        await asyncio.gather(*(one() for _ in range(connections)))
+    return {
+        "requests": len(latencies),
+        "per_s": round(len(latencies) / seconds, 1),
+        "p50_ms": round(_percentile(latencies, 0.50), 2),
+        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "max_ms": round(max(latencies), 2),
+        "statuses": statuses,
+    }
+
+
+def run_load_generator(base: str, plan: dict[str, Any]) -> dict[str, Any]:
+    """In a separate process, so the client's CPU is not the server's."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--load-generator", json.dumps({"base": base, **plan})],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def start_server(
+    sqlalchemy_url: str, port: int, workers: int, var_dir: str
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": sqlalchemy_url,
+        "REDIS_URL": REDIS_URL,
+        "MARKETPLACE_VAR_DIR": var_dir,
+        "LOG_LEVEL": "WARNING",
+        "DATABASE_POOL_SIZE": "10",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "marketplace.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_ready(base: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("the server did not become ready")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--households", type=int, default=2_000)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--server-workers", type=int, default=2)
+    parser.add_argument("--new-rows", type=int, default=10_000)
+    parser.add_argument("--keep-database", action="store_true", help="for profiling afterwards")
+    parser.add_argument("--load-generator")
+    args = parser.parse_args()
+    if args.load_generator:
+        plan = json.loads(args.load_generator)
+        results = {
+            name: asyncio.run(load(plan["base"], path, token, plan["seconds"], plan["connections"]))
+            for name, (path, token) in plan["targets"].items()
+        }
+        print(json.dumps(results))
+        return
+
+    from marketplace.schema import upgrade_to_head  # noqa: PLC0415
+
+    name = f"mp_bench_impact_{uuid.uuid4().hex[:8]}"
+    dsn = asyncio.run(create_database(name))
+    sqlalchemy_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    server = None
+    try:
+        upgrade_to_head(sqlalchemy_url)
+        rng = random.Random(2026)
+        started = time.perf_counter()
+        seeded = asyncio.run(seed(dsn, args.households, args.rows, rng))
+        print(
+            f"seeded {args.rows:,} ledger rows in {time.perf_counter() - started:.1f} s "
+            f"(COPY {seeded['copy_seconds']:.1f} s)",
+            flush=True,
+        )
+        rebuild_seconds = asyncio.run(build_aggregates(sqlalchemy_url))
+        print(f"aggregates built from scratch in {rebuild_seconds:.1f} s", flush=True)
+        province = PROVINCES[0]
+        commune = seeded["communes"][province][0][0]
+        tokens = asyncio.run(officials(sqlalchemy_url, province, commune))
+
+        port = _free_port()
+        with tempfile.TemporaryDirectory() as var_dir:
+            server = start_server(sqlalchemy_url, port, args.server_workers, var_dir)
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base)
+            window = "month_from=2025-12&month_to=2026-11"
+            reads = run_load_generator(
+                base,
+                {
+                    "seconds": args.seconds,
+                    "connections": args.connections,
+                    "targets": {
+                        "province_summary": (
+                            f"/api/impact/provinces/{province}/summary?{window}",
+                            tokens["province"],
+                        ),
+                        "commune_household_list": (
+                            f"/api/impact/households?{window}&limit=50",
+                            tokens["commune"],
+                        ),
+                        "health": ("/health", tokens["commune"]),
+                    },
+                },
+            )
+            server.terminate()
+            server.wait(timeout=30)
+            server = None
+
+        refresh = asyncio.run(
+            refresh_after_copy(dsn, sqlalchemy_url, seeded["facts"], args.new_rows)
+        )
+        events = asyncio.run(record_events(sqlalchemy_url, seeded["facts"], args.new_rows))
+        result = {
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+            },
+            "ledger_rows": args.rows,
+            "households": args.households,
+            "provinces": len(PROVINCES),
+            "connections": args.connections,
+            "server": f"uvicorn --factory marketplace.app:create_app --workers {args.server_workers}",
+            "seconds_per_target": args.seconds,
+            "province_summary": reads["province_summary"],
+            "commune_household_list": reads["commune_household_list"],
+            "health": reads["health"],
+            "aggregates_full_build_seconds": round(rebuild_seconds, 2),
+            "new_rows": args.new_rows,
+            "refresh_after_new_rows_seconds": round(refresh["refresh_seconds"], 3),
+            "household_months_refreshed": refresh["household_months_refreshed"],
+            "record_event_10k_rows_seconds": round(events["record_event_seconds"], 2),
+            "record_event_events": events["events"],
+            "goals": {"p99_ms": 50, "refresh_seconds": 5},
+        }
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(
+            "p99 median of medians:",
+            statistics.median(
+                [reads["province_summary"]["p99_ms"], reads["commune_household_list"]["p99_ms"]]
+            ),
+        )
+    finally:
+        if server is not None:
+            server.terminate()
+        if args.keep_database:
+            print(f"kept database {name}")
+        else:
+            asyncio.run(drop_database(name))
+
+
+if __name__ == "__main__":
+    main()
