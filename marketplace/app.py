@@ -30,7 +30,7 @@ from marketplace.accounts.guards import public
 from marketplace.db import create_engine, create_sessionmaker
 from marketplace.errors import EXCEPTION_HANDLERS
 from marketplace.catalog.controller import CATALOG_CONTROLLERS
-from marketplace.catalog.storage import with_storage
+from marketplace.catalog.storage import catalog_extras
 from marketplace.geo.controller import GeoController
 from marketplace.health import HealthController
 from marketplace.impact.controller import ImpactReportController, PublicImpactController
@@ -55,6 +55,12 @@ from marketplace.orders.controller import (
     ClaimController,
     FulfilmentController,
     OrderController,
+)
+from marketplace.payments.controller import (
+    AdminPaymentController,
+    LedgerController,
+    OrderPaymentController,
+    WebhookController,
 )
 from marketplace.resources import Resources, provide_resources, provide_unit_of_work
 from marketplace.sellers.controller import CooperativeController, HouseholdController
@@ -83,6 +89,10 @@ def route_handlers() -> Sequence[ControllerRouterHandler]:
         OrderController,
         ClaimController,
         FulfilmentController,
+        OrderPaymentController,
+        WebhookController,
+        AdminPaymentController,
+        LedgerController,
         ImpactReportController,
         PublicImpactController,
         DashboardLoginController,
@@ -119,7 +129,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             redis=redis,
             job_sender=sender,
             engine=engine,
-            extras=with_storage(overrides.get("extras", {}), settings),
+            extras=catalog_extras(overrides.get("extras", {}), settings),
         )
         if "clock" in overrides:
             resources.clock = overrides["clock"]

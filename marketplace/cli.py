@@ -150,9 +150,7 @@ def demo(host: str, port: int, workers: bool) -> None:
         nonlocal stopping
         stopping = True
 
-    previous = {
-        s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)
-    }
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with backing_services(need_redis=True) as backing:
             settings = load_settings(backing.env)

@@ -60,9 +60,7 @@ class EmbeddedPostgres:
             raise EmbeddedServiceError(
                 f"embedded PostgreSQL did not start ({exc}); see {log}"
             ) from exc
-        exists = self._server.psql(
-            f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';"
-        )
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
         if "(1 row)" not in exists:
             self._server.psql(f'CREATE DATABASE "{DATABASE_NAME}";')
 

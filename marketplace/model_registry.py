@@ -13,6 +13,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "marketplace.sellers.models",
     "marketplace.catalog.models",
     "marketplace.orders.models",
+    "marketplace.payments.models",
     "marketplace.livestreams.models",
 )
 """Each domain's models module; add its name here when a domain gains tables."""

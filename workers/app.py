@@ -32,14 +32,25 @@ from marketplace.observability import bind_request_id, configure_logging
 from marketplace.settings import Settings, SettingsError
 from workers import runtime
 
-TASK_MODULES = ("workers.system", "workers.catalog", "workers.impact", "workers.livestreams")
+TASK_MODULES = (
+    "workers.system",
+    "workers.catalog",
+    "workers.impact",
+    "workers.livestreams",
+    "workers.orders",
+    "workers.payments",
+)
 """Modules whose tasks the worker registers; each domain adds its own (workers.orders, ...)."""
 
 PERIODIC_JOBS: dict[JobName, float | crontab] = {
     JobName.PING: 60.0,
     # Every minute: a follower hears of a session 15 to 14 minutes before it starts.
     JobName.SEND_SESSION_REMINDERS: 60.0,
-    # 01:00 UTC is 08:00 in Vietnam: sellers read the warning at the start of their day.
+    # Unpaid orders' holds run out at any moment; stock should be back within 30 s.
+    JobName.RELEASE_EXPIRED_HOLDS: 30.0,
+    # Settlement events whose after-commit job was lost reach the impact ledger within 30 s.
+    JobName.DELIVER_OUTBOX: 30.0,
+    # 01:00 UTC is 08:00 in Vietnam: sellers find the warning at the start of their day.
     JobName.WARN_EXPIRING_CERTIFICATES: crontab(minute=0, hour=1),
     JobName.SWEEP_UNCHECKED_IMAGES: 600.0,
     # 19:30 UTC is 02:30 in Vietnam: the day's settlements are in, nobody is reading reports.

@@ -34,8 +34,8 @@ def process_storage(settings: Settings) -> ObjectStorage:
 async def reconcile(ctx: WorkerContext) -> int:
     """Number of orders whose ledgers disagree (each one also logged and counted)."""
     async with ctx.unit_of_work() as uow:
-        report = await reconcile_attribution(uow, ctx.settings)
-    return -1 if report is None else len(report.mismatches)
+        report = await reconcile_attribution(uow, ctx.settings, ctx.redis)
+    return len(report.mismatches)
 
 
 async def export(ctx: WorkerContext, export_id: str) -> str:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import msgspec
 import segno
 
 from marketplace.catalog.certificates import VIETNAM, vietnam_today
@@ -25,6 +27,12 @@ from marketplace.catalog.errors import (
     InvalidField,
     ProductNotFound,
     TraceCodeNotFound,
+)
+from marketplace.catalog.listing import (
+    ListingCursor,
+    ListingFilters,
+    ListingRepository,
+    SearchMode,
 )
 from marketplace.catalog.media import rendition_urls
 from marketplace.catalog.models import (
@@ -35,12 +43,10 @@ from marketplace.catalog.models import (
     ProductStatus,
     SellerKind,
 )
+from marketplace.catalog.page_cache import PageCache
 from marketplace.catalog.repository import (
     CertificationRepository,
     ImageRepository,
-    ListingCursor,
-    ListingFilters,
-    ListingRepository,
     LotRepository,
     ProductRepository,
     VariantRepository,
@@ -99,8 +105,8 @@ class ListingQuery:
 
 def encode_cursor(cursor: ListingCursor) -> str:
     payload: list[object] = [cursor.created_at.isoformat(), str(cursor.id)]
-    if cursor.score is not None:
-        payload.append(cursor.score)
+    if cursor.mode is not SearchMode.NONE:
+        payload += [cursor.score, cursor.mode.value]
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -110,40 +116,101 @@ def decode_cursor(token: str, *, searching: bool) -> ListingCursor:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         payload = json.loads(raw)
-        if not isinstance(payload, list) or len(payload) not in (2, 3):
+        if not isinstance(payload, list) or len(payload) not in (2, 4):
             raise InvalidCursor()
         created_at = datetime.fromisoformat(payload[0])
         if created_at.tzinfo is None:
             raise InvalidCursor()
-        score = payload[2] if len(payload) == 3 else None
-        if score is not None and not isinstance(score, int | float):
-            raise InvalidCursor()
+        mode, score = SearchMode.NONE, None
+        if len(payload) == 4:
+            mode = SearchMode(payload[3])
+            if mode is SearchMode.NONE or not isinstance(payload[2], int | float):
+                raise InvalidCursor()
+            score = float(payload[2])
         cursor = ListingCursor(
-            created_at=created_at,
-            id=uuid.UUID(payload[1]),
-            score=float(score) if score is not None else None,
+            created_at=created_at, id=uuid.UUID(payload[1]), score=score, mode=mode
         )
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor() from None
-    if (cursor.score is not None) != searching:
+    if (cursor.mode is not SearchMode.NONE) != searching:
         raise InvalidCursor()
     return cursor
 
 
 class CatalogBrowser:
-    def __init__(self, uow: UnitOfWork, settings: Settings, clock: Clock = utcnow) -> None:
-        session = uow.session
+    """Collaborators are made on first use: an answer served from the page cache opens no
+    session at all."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        settings: Settings,
+        clock: Clock = utcnow,
+        cache: PageCache | None = None,
+    ) -> None:
+        self._uow = uow
         self._settings = settings
         self._clock = clock
-        self._listing = ListingRepository(session)
-        self._products = ProductRepository(session)
-        self._variants = VariantRepository(session)
-        self._lots = LotRepository(session)
-        self._certifications = CertificationRepository(session)
-        self._images = ImageRepository(session)
-        self._geo = GeoService(uow)
-        self._sellers = SellersService(uow, settings, clock)
-        self._cooperatives = CooperativeService(uow, settings, clock)
+        self._cache = cache
+
+    @functools.cached_property
+    def _listing(self) -> ListingRepository:
+        return ListingRepository(self._uow.session)
+
+    @functools.cached_property
+    def _products(self) -> ProductRepository:
+        return ProductRepository(self._uow.session)
+
+    @functools.cached_property
+    def _variants(self) -> VariantRepository:
+        return VariantRepository(self._uow.session)
+
+    @functools.cached_property
+    def _lots(self) -> LotRepository:
+        return LotRepository(self._uow.session)
+
+    @functools.cached_property
+    def _certifications(self) -> CertificationRepository:
+        return CertificationRepository(self._uow.session)
+
+    @functools.cached_property
+    def _images(self) -> ImageRepository:
+        return ImageRepository(self._uow.session)
+
+    @functools.cached_property
+    def _geo(self) -> GeoService:
+        return GeoService(self._uow)
+
+    @functools.cached_property
+    def _sellers(self) -> SellersService:
+        return SellersService(self._uow, self._settings, self._clock)
+
+    @functools.cached_property
+    def _cooperatives(self) -> CooperativeService:
+        return CooperativeService(self._uow, self._settings, self._clock)
+
+    async def list_products_json(self, query: ListingQuery) -> bytes:
+        """The encoded page, from the page cache when a request just like it was answered
+        moments ago. The Vietnamese day is part of the key: filters and certificate
+        validity turn at midnight."""
+        if self._cache is None:
+            return msgspec.json.encode(await self.list_products(query))
+        key = ("list", query, vietnam_today(self._clock()))
+
+        async def compute() -> bytes:
+            return msgspec.json.encode(await self.list_products(query))
+
+        return await self._cache.get_or_compute(key, compute)
+
+    async def product_json(self, product_id: uuid.UUID) -> bytes:
+        if self._cache is None:
+            return msgspec.json.encode(await self.get_product(product_id))
+        key = ("product", product_id, vietnam_today(self._clock()))
+
+        async def compute() -> bytes:
+            return msgspec.json.encode(await self.get_product(product_id))
+
+        return await self._cache.get_or_compute(key, compute)
 
     async def list_products(self, query: ListingQuery) -> ProductPage:
         now = self._clock()
@@ -151,7 +218,12 @@ class CatalogBrowser:
         searching = filters.folded_query is not None
         cursor = decode_cursor(query.cursor, searching=searching) if query.cursor else None
         limit = max(1, min(query.limit, MAX_PAGE))
-        rows = await self._listing.page(filters, cursor, limit + 1)
+        mode = cursor.mode if cursor else SearchMode.WORDS if searching else SearchMode.NONE
+        rows = await self._listing.page(filters, cursor, limit + 1, mode)
+        if not rows and mode is SearchMode.WORDS and cursor is None:
+            # Nothing contains every word: try near spellings (slower, so only now).
+            mode = SearchMode.FUZZY
+            rows = await self._listing.page(filters, None, limit + 1, mode)
         items = [
             ProductSummary(
                 id=row.id,
@@ -179,6 +251,7 @@ class CatalogBrowser:
                     created_at=last.created_at,
                     id=last.id,
                     score=float(last.score) if searching else None,
+                    mode=mode,
                 )
             )
         return ProductPage(items=items, next_cursor=next_cursor)

@@ -11,8 +11,9 @@ import uuid
 from typing import Annotated, Any, TypeVar
 
 import msgspec
-from litestar import Controller, Request, Response, get, patch, post, put
+from litestar import Controller, MediaType, Request, Response, get, patch, post, put
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import File, Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_307_TEMPORARY_REDIRECT
@@ -52,7 +53,7 @@ from marketplace.catalog.schemas import (
     VariantUpdate,
 )
 from marketplace.catalog.service import CatalogService
-from marketplace.catalog.storage import storage_of
+from marketplace.catalog.storage import page_cache_of, storage_of
 from marketplace.errors import PermissionDenied
 from marketplace.http_cache import ConditionalGetMiddleware
 from marketplace.resources import Resources
@@ -89,7 +90,7 @@ async def provide_catalog(
 async def provide_browser(
     uow: NamedDependency[UnitOfWork], resources: NamedDependency[Resources]
 ) -> CatalogBrowser:
-    return CatalogBrowser(uow, resources.settings, resources.clock)
+    return CatalogBrowser(uow, resources.settings, resources.clock, page_cache_of(resources))
 
 
 async def provide_images(
@@ -113,7 +114,12 @@ class ProductController(Controller):
     # Only GET and HEAD are touched (and only public answers are GETs here).
     middleware = [ConditionalGetMiddleware(max_age=LISTING_MAX_AGE_SECONDS)]
 
-    @get("/", opt=public(), summary="Listed products: filters, search, keyset pages")
+    @get(
+        "/",
+        opt=public(),
+        summary="Listed products: filters, search, keyset pages",
+        responses={200: ResponseSpec(ProductPage, description="One page")},
+    )
     async def list_products(
         self,
         *,
@@ -134,8 +140,8 @@ class ProductController(Controller):
         ] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-    ) -> ProductPage:
-        return await browser.list_products(
+    ) -> Response[bytes]:
+        body = await browser.list_products_json(
             ListingQuery(
                 province=province,
                 commune=commune,
@@ -150,12 +156,18 @@ class ProductController(Controller):
                 limit=limit,
             )
         )
+        return Response(body, media_type=MediaType.JSON)
 
-    @get("/{product_id:uuid}", opt=public(), summary="A listed product")
+    @get(
+        "/{product_id:uuid}",
+        opt=public(),
+        summary="A listed product",
+        responses={200: ResponseSpec(ProductRead, description="The product")},
+    )
     async def get_product(
-        self, browser: NamedDependency[CatalogBrowser], product_id: FromPath[uuid.UUID]
-    ) -> ProductRead:
-        return await browser.get_product(product_id)
+        self, *, browser: NamedDependency[CatalogBrowser], product_id: FromPath[uuid.UUID]
+    ) -> Response[bytes]:
+        return Response(await browser.product_json(product_id), media_type=MediaType.JSON)
 
     @post("/", guards=[SELLERS], security=BEARER, summary="Create a product (as a draft)")
     async def create_product(

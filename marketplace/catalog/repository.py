@@ -1,120 +1,35 @@
-"""Every query of the catalog.
-
-The public listing is written in SQLAlchemy Core and returns plain rows: it is the hottest
-read of the marketplace, and ORM identity-map bookkeeping buys nothing for a page of
-summaries. Other queries use the ORM.
-"""
+"""Every query of the catalog but the public listing's (`marketplace.catalog.listing`)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import (
-    REAL,
     ColumnElement,
     Row,
-    and_,
-    cast,
     exists,
     func,
-    literal,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.catalog.errors import DuplicateVariantLabel
 from marketplace.catalog.models import (
-    Category,
     Certification,
-    CertificationKind,
     ImageStatus,
     Lot,
     LotContribution,
     Product,
     ProductImage,
-    ProductStatus,
     SellerNotice,
     Variant,
 )
-from marketplace.sellers.models import HouseholdStatusEntry, PovertyStatus
-
-POOR_STATUSES = (PovertyStatus.POOR.value, PovertyStatus.NEAR_POOR.value)
-TRIGRAM_MIN_LENGTH = 3
-"""Below three characters a query has no trigram: it is matched as a substring only."""
-
-
-def contains_pattern(folded_query: str) -> str:
-    """LIKE pattern for the query anywhere, wildcards taken literally; a constant pattern
-    lets the planner use the trigram index."""
-    escaped = folded_query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def status_on(household_id: InstrumentedAttribute[Any], day: date) -> ColumnElement[str]:
-    """A household's poverty status on `day`: its latest review on or before that day, the
-    last recorded of one day winning (the sellers domain's rule). Correlated, so the planner
-    walks the (household_id, review_date) index once per candidate household."""
-    return (
-        select(HouseholdStatusEntry.status)
-        .where(
-            HouseholdStatusEntry.household_id == household_id,
-            HouseholdStatusEntry.review_date <= day,
-        )
-        .order_by(
-            HouseholdStatusEntry.review_date.desc(),
-            HouseholdStatusEntry.created_at.desc(),
-            HouseholdStatusEntry.id.desc(),
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def valid_certificate_of_product(day: date) -> ColumnElement[bool]:
-    """A certificate valid on `day` issued for the product or for its household."""
-    return and_(
-        or_(
-            Certification.product_id == Product.id,
-            and_(
-                Product.household_id.is_not(None),
-                Certification.household_id == Product.household_id,
-            ),
-        ),
-        Certification.valid_from <= day,
-        Certification.valid_to > day,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class ListingFilters:
-    today: date
-    province_code: str | None = None
-    commune_code: str | None = None
-    category: Category | None = None
-    certification: CertificationKind | None = None
-    price_min: int | None = None
-    price_max: int | None = None
-    in_season_month: int | None = None
-    sold_by_poor: bool = False
-    folded_query: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ListingCursor:
-    created_at: datetime
-    id: uuid.UUID
-    score: float | None = None
-    """Relevance of the last row when the listing is a search."""
 
 
 class ProductRepository:
@@ -491,115 +406,3 @@ class NoticeRepository:
             query.order_by(SellerNotice.created_at.desc(), SellerNotice.id.desc()).limit(limit)
         )
         return result.scalars().all()
-
-
-class ListingRepository:
-    """The public listing and search: listed products only, one statement per page."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def page(
-        self, filters: ListingFilters, cursor: ListingCursor | None, limit: int
-    ) -> Sequence[Row[Any]]:
-        today = filters.today
-        # NULL when the product has none: the caller reads it as an empty list.
-        valid_kinds = (
-            select(func.array_agg(Certification.kind.distinct()))
-            .where(valid_certificate_of_product(today))
-            .scalar_subquery()
-        )
-        first_image = (
-            select(ProductImage.id)
-            .where(
-                ProductImage.product_id == Product.id,
-                ProductImage.status == ImageStatus.READY.value,
-            )
-            .order_by(ProductImage.position, ProductImage.created_at, ProductImage.id)
-            .limit(1)
-            .scalar_subquery()
-        )
-        score: ColumnElement[float] | None = None
-        query = select(
-            Product.id,
-            Product.name,
-            Product.category,
-            Product.region,
-            Product.province_code,
-            Product.commune_code,
-            Product.seller_kind,
-            Product.min_price_amount,
-            Product.season_mask,
-            valid_kinds.label("certification_kinds"),
-            first_image.label("image_id"),
-            Product.created_at,
-        ).where(Product.status == ProductStatus.LISTED.value)
-
-        if filters.folded_query:
-            q = filters.folded_query
-            matches: ColumnElement[bool] = Product.search_text.like(
-                contains_pattern(q), escape="\\"
-            )
-            if len(q) >= TRIGRAM_MIN_LENGTH:
-                matches = or_(matches, literal(q).op("<%")(Product.search_text))
-            score = cast(func.word_similarity(q, Product.search_text), REAL)
-            query = query.add_columns(score.label("score")).where(matches)
-        for condition in self._conditions(filters):
-            query = query.where(condition)
-
-        if cursor is not None:
-            if score is not None:
-                query = query.where(
-                    tuple_(score, Product.created_at, Product.id)
-                    < tuple_(cast(cursor.score or 0.0, REAL), cursor.created_at, cursor.id)
-                )
-            else:
-                query = query.where(
-                    tuple_(Product.created_at, Product.id) < tuple_(cursor.created_at, cursor.id)
-                )
-        order: list[ColumnElement[Any]] = []
-        if score is not None:
-            order.append(score.desc())
-        order += [Product.created_at.desc(), Product.id.desc()]
-        result = await self._session.execute(query.order_by(*order).limit(limit))
-        return result.all()
-
-    def _conditions(self, filters: ListingFilters) -> list[ColumnElement[bool]]:
-        today = filters.today
-        conditions: list[ColumnElement[bool]] = []
-        if filters.province_code is not None:
-            conditions.append(Product.province_code == filters.province_code)
-        if filters.commune_code is not None:
-            conditions.append(Product.commune_code == filters.commune_code)
-        if filters.category is not None:
-            conditions.append(Product.category == filters.category.value)
-        if filters.price_min is not None:
-            conditions.append(Product.min_price_amount >= filters.price_min)
-        if filters.price_max is not None:
-            conditions.append(Product.min_price_amount <= filters.price_max)
-        if filters.in_season_month is not None:
-            bit = 1 << (filters.in_season_month - 1)
-            conditions.append(Product.season_mask.op("&")(bit) != 0)
-        if filters.certification is not None:
-            conditions.append(
-                exists().where(
-                    valid_certificate_of_product(today),
-                    Certification.kind == filters.certification.value,
-                )
-            )
-        if filters.sold_by_poor:
-            contributor_is_poor = (
-                exists()
-                .where(Lot.product_id == Product.id, LotContribution.lot_id == Lot.id)
-                .where(status_on(LotContribution.household_id, today).in_(POOR_STATUSES))
-            )
-            conditions.append(
-                or_(
-                    and_(
-                        Product.household_id.is_not(None),
-                        status_on(Product.household_id, today).in_(POOR_STATUSES),
-                    ),
-                    and_(Product.cooperative_id.is_not(None), contributor_is_poor),
-                )
-            )
-        return conditions

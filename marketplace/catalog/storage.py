@@ -1,7 +1,8 @@
 """The object store the catalog writes photos to, and the public address of this API.
 
-Built once per process from settings (`create_app` puts it in `Resources.extras["storage"]`;
-workers build their own); tests hand in a store of their own through the same extras.
+Built once per process from settings (`create_app` puts it in `Resources.extras["storage"]`,
+next to the public pages' cache; workers build their own); tests hand in a store of their own
+through the same extras.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from marketplace.catalog.page_cache import PageCache
 from marketplace.errors import ServiceUnavailable
 from marketplace.resources import Resources
 from marketplace.settings import Settings
@@ -54,12 +56,21 @@ def build_storage(settings: Settings) -> ObjectStorage:
     return storage
 
 
-def with_storage(extras: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
-    """`Resources.extras` with the configured store, unless the caller brought one."""
+def catalog_extras(extras: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """`Resources.extras` with the catalog's collaborators the caller did not bring: the
+    configured object store, and the public pages' cache (`page_cache: None` turns it off,
+    as tests that read their own writes at once do)."""
     out = dict(extras)
     if out.get("storage") is None:
         out["storage"] = build_storage(settings)
+    if "page_cache" not in out:
+        out["page_cache"] = PageCache()
     return out
+
+
+def page_cache_of(resources: Resources) -> PageCache | None:
+    cache = resources.extras.get("page_cache")
+    return cache if isinstance(cache, PageCache) else None
 
 
 def storage_of(resources: Resources) -> ObjectStorage:

@@ -56,9 +56,9 @@ async def provide_impact(
 
 
 def income_share_read(row: IncomeShare) -> IncomeShareRead:
-    whole, cents = divmod(row.share_bps, 100)
+    # Basis points are hundredths of a percent: 3750 is "37.5".
+    whole, cents = divmod(row.share_bps, BPS // 100)
     text = str(whole) if cents == 0 else f"{whole}.{cents:02d}".rstrip("0")
-    assert BPS == 10_000  # noqa: S101 - basis points are hundredths of a percent
     return IncomeShareRead(
         category=row.category,
         share_percent=text,

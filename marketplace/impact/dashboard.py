@@ -37,7 +37,12 @@ from marketplace.accounts.guards import allow, public
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import Role
 from marketplace.accounts.service import AccountService
-from marketplace.errors import MarketplaceError, NotAuthenticated, PermissionDenied
+from marketplace.errors import (
+    MarketplaceError,
+    NotAuthenticated,
+    PermissionDenied,
+    handle_marketplace_error,
+)
 from marketplace.impact.controller import MonthParam, provide_exports, provide_reports
 from marketplace.impact.exports import STATUS_LABELS, ExportService
 from marketplace.impact.models import ExportFormat, StatusGroup
@@ -106,6 +111,10 @@ def _check_csrf(resources: Resources, user: AuthenticatedUser, given: str) -> No
 
 
 def _redirect_to_login(request: Request[Any, Any, Any], exc: NotAuthenticated) -> Response[Any]:
+    """A browser without a valid session is sent to the login form (and a stale cookie is
+    dropped); any other client gets the API's usual 401 problem."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return handle_marketplace_error(request, exc)
     response = Redirect(path="/impact/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path=COOKIE_PATH)
     return response

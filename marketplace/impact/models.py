@@ -1,7 +1,13 @@
-"""Poverty standards as rows, so reviews and reports can refer to the standard they used.
+"""Impact tables: poverty standards, the attribution ledger and the aggregates kept from it.
 
-The rows are written by migration 0004 from `standards_data.STANDARDS`; the code classifies
-from that same constant, and a test checks that the two agree.
+- Poverty standards as rows, so reviews and reports can refer to the standard they used. The
+  rows are written by migration 0004 from `standards_data.STANDARDS`; the code classifies
+  from that same constant, and a test checks that the two agree.
+- The attribution ledger (`attribution_entries`, append-only) and the events it recorded
+  (`attribution_events`, the idempotency guard), migration 0008.
+- Aggregates kept current from the ledger in the same transaction: one row per household
+  and month (`household_month_impact`) and one per commune or province and month
+  (`area_month_impact`); income shares per category; officials' export jobs.
 """
 
 from __future__ import annotations
@@ -182,8 +188,22 @@ class HouseholdMonth(Base):
     __tablename__ = "household_month_impact"
     __table_args__ = (
         UniqueConstraint("household_id", "month"),
-        Index("ix_household_month_impact_commune", "admin_version", "commune_code", "month"),
-        Index("ix_household_month_impact_province", "admin_version", "province_code", "month"),
+        # Pages are read newest month first, then by household: the index gives that order,
+        # so a page stops after its rows instead of sorting the whole range.
+        Index(
+            "ix_household_month_impact_commune",
+            "admin_version",
+            "commune_code",
+            "month",
+            "household_id",
+        ),
+        Index(
+            "ix_household_month_impact_province",
+            "admin_version",
+            "province_code",
+            "month",
+            "household_id",
+        ),
     )
 
     household_id: Mapped[uuid.UUID] = mapped_column(
@@ -251,6 +271,10 @@ class AreaMonth(Base):
     """Total uplift: the marketplace income of every household of the area that month."""
     households_closing_gap: Mapped[int] = mapped_column(Integer, default=0)
     households_income_unknown: Mapped[int] = mapped_column(Integer, default=0)
+    median_uplift_per_person: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """Median of the selling households' per-person uplift: not additive, so it is recomputed
+    from the household-month rows of the area, under the area row's lock, whenever the area
+    changes (last writer sees every committed change)."""
 
 
 class ExportStatus(StrEnum):

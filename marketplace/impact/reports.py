@@ -118,14 +118,14 @@ def _group_figures(row: AreaMonth | None, group: StatusGroup) -> GroupFigures:
     )
 
 
-def area_month_read(month: date, row: AreaMonth | None, median: int | None) -> AreaMonthRead:
+def area_month_read(month: date, row: AreaMonth | None) -> AreaMonthRead:
     return AreaMonthRead(
         month=month_text(month),
         households_selling=row.households_selling if row else 0,
         revenue_amount=row.revenue_amount if row else 0,
         groups={g: _group_figures(row, g) for g in STATUS_GROUPS},
         income_uplift_amount=row.income_amount if row else 0,
-        median_uplift_per_person=median,
+        median_uplift_per_person=row.median_uplift_per_person if row else None,
         households_closing_gap=row.households_closing_gap if row else 0,
         households_income_unknown=row.households_income_unknown if row else 0,
     )
@@ -275,7 +275,6 @@ class ReportService:
         months = self.month_range(month_from, month_to)
         commune = await self._geo.get_commune(commune_code)
         ensure_jurisdiction(user, commune_code=commune.code, province_code=commune.province_code)
-        scope = Scope(commune.province_code, commune.code, user.role is Role.OFFICIAL)
         return AreaSummaryRead(
             level="commune",
             code=commune.code,
@@ -284,7 +283,7 @@ class ReportService:
             admin_version=self.admin_version,
             month_from=month_text(months.first),
             month_to=month_text(months.last),
-            months=await self._months(AreaLevel.COMMUNE, commune.code, scope, months),
+            months=await self._months(AreaLevel.COMMUNE, commune.code, months),
         )
 
     async def province_summary(
@@ -295,22 +294,27 @@ class ReportService:
         month_to: str | None,
     ) -> AreaSummaryRead:
         months = self.month_range(month_from, month_to)
-        province = await self._geo.get_province(province_code)
-        ensure_jurisdiction(user, commune_code=None, province_code=province.code)
-        scope = Scope(province.code, None, user.role is Role.OFFICIAL)
-        names = {c.code: c.name for c in await self._geo.list_communes(province.code)}
+        # One look-up gives the province (404 if unknown) and its communes' names.
+        communes = await self._geo.list_communes(province_code)
+        if communes:
+            code, name = communes[0].province_code, communes[0].province_name
+        else:
+            province = await self._geo.get_province(province_code)
+            code, name = province.code, province.name
+        ensure_jurisdiction(user, commune_code=None, province_code=code)
+        names = {c.code: c.name for c in communes}
         totals = await self._repo.commune_totals(
-            self.admin_version, province.code, months.first, months.last
+            self.admin_version, code, months.first, months.last
         )
         return AreaSummaryRead(
             level="province",
-            code=province.code,
-            name=province.name,
-            province_code=province.code,
+            code=code,
+            name=name,
+            province_code=code,
             admin_version=self.admin_version,
             month_from=month_text(months.first),
             month_to=month_text(months.last),
-            months=await self._months(AreaLevel.PROVINCE, province.code, scope, months),
+            months=await self._months(AreaLevel.PROVINCE, code, months),
             communes=[
                 CommuneTotalRead(
                     commune_code=t.code,
@@ -325,19 +329,14 @@ class ReportService:
             ],
         )
 
-    async def _months(
-        self, level: AreaLevel, code: str, scope: Scope, months: MonthRange
-    ) -> list[AreaMonthRead]:
+    async def _months(self, level: AreaLevel, code: str, months: MonthRange) -> list[AreaMonthRead]:
         rows = {
             r.month: r
             for r in await self._repo.area_months(
                 level, self.admin_version, code, months.first, months.last
             )
         }
-        medians = await self._repo.median_uplift_by_month(
-            self.household_filter(scope, months, None)
-        )
-        return [area_month_read(m, rows.get(m), medians.get(m)) for m in months.months()]
+        return [area_month_read(m, rows.get(m)) for m in months.months()]
 
     async def dashboard(
         self, user: AuthenticatedUser, month_from: str | None, month_to: str | None
@@ -371,7 +370,7 @@ class ReportService:
             code=code,
             month_from=month_text(months.first),
             month_to=month_text(months.last),
-            months=await self._months(level, code, scope, months),
+            months=await self._months(level, code, months),
             distribution=await self._repo.uplift_distribution(figures, UPLIFT_EDGES),
             largest_gaps=[
                 household_uplift_read(r, names_visible=scope.names_visible)

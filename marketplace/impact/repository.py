@@ -78,6 +78,35 @@ class HouseholdFilter:
     month_to: date
 
 
+_INSERT_EMPTY_MONTHS = text(
+    "INSERT INTO household_month_impact (id, household_id, month, commune_code, province_code, "
+    "admin_version, area, status, members_count, revenue_amount, revenue_poor, "
+    "revenue_near_poor, revenue_newly_escaped, revenue_average_living_standard, "
+    "revenue_not_poor, revenue_unreviewed, income_amount, uplift_per_person, created_at, "
+    "updated_at) "
+    "SELECT gen_random_uuid(), k.h, k.m, '', '', '', '', '', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, "
+    "now(), now() FROM unnest(CAST(:hids AS uuid[]), CAST(:months AS date[])) "
+    "WITH ORDINALITY AS k(h, m, n) ORDER BY k.n "
+    "ON CONFLICT (household_id, month) DO NOTHING"
+)
+"""Empty household-month rows for keys (arrays of household ids and months, in order)."""
+
+_MEDIAN_OF_AREA = (
+    "UPDATE area_month_impact a SET median_uplift_per_person = ("
+    "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY h.uplift_per_person) "
+    "FROM household_month_impact h WHERE h.admin_version = a.admin_version "
+    "AND h.{column} = a.code AND h.month = a.month AND h.revenue_amount > 0) "
+    "FROM unnest(CAST(:codes AS varchar[]), CAST(:versions AS varchar[]), "
+    "CAST(:months AS date[])) AS k(code, admin_version, month) "
+    "WHERE a.level = :level AND a.code = k.code "
+    "AND a.admin_version = k.admin_version AND a.month = k.month"
+)
+_AREA_MEDIANS = {
+    "commune": text(_MEDIAN_OF_AREA.replace("{column}", "commune_code")),
+    "province": text(_MEDIAN_OF_AREA.replace("{column}", "province_code")),
+}
+
+
 class ImpactRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -242,18 +271,8 @@ class ImpactRepository:
         ordered = sorted(set(keys))
         if not ordered:
             return {}
-        revenue_columns = ", ".join(f"revenue_{g.value}" for g in STATUS_GROUPS)
-        zeros = ", ".join("0" for _ in STATUS_GROUPS)
         await self._session.execute(
-            text(  # noqa: S608 - only our own constant column names are interpolated
-                "INSERT INTO household_month_impact (id, household_id, month, commune_code, "
-                "province_code, admin_version, area, status, members_count, revenue_amount, "
-                f"{revenue_columns}, income_amount, uplift_per_person, created_at, updated_at) "
-                f"SELECT gen_random_uuid(), k.h, k.m, '', '', '', '', '', 1, 0, {zeros}, 0, 0, "
-                "now(), now() FROM unnest(CAST(:hids AS uuid[]), CAST(:months AS date[])) "
-                "WITH ORDINALITY AS k(h, m, n) ORDER BY k.n "
-                "ON CONFLICT (household_id, month) DO NOTHING"
-            ),
+            _INSERT_EMPTY_MONTHS,
             {"hids": [h for h, _ in ordered], "months": [m for _, m in ordered]},
         )
         result = await self._session.execute(
@@ -348,35 +367,58 @@ class ImpactRepository:
         )
 
     async def add_to_areas(self, deltas: Sequence[tuple[AreaKey, dict[str, int]]]) -> None:
-        """Add each change to its area row (created at zero if missing), in the given order,
-        which the caller keeps fixed so concurrent transactions lock area rows alike."""
-        for key, delta in deltas:
-            values = {
-                "id": uuid.uuid4(),
-                "level": key.level,
-                "code": key.code,
-                "province_code": key.province_code,
-                "admin_version": key.admin_version,
-                "month": key.month,
-                **delta,
-            }
-            stmt = insert(AreaMonth).values(values)
-            await self._session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[
-                        AreaMonth.level,
-                        AreaMonth.admin_version,
-                        AreaMonth.code,
-                        AreaMonth.month,
-                    ],
-                    set_={
-                        **{
-                            name: getattr(AreaMonth, name) + stmt.excluded[name]
-                            for name in AREA_COUNTERS
-                        },
-                        "updated_at": func.now(),
+        """Add each change to its area row (created at zero if missing) in one statement,
+        rows in the given order, which the caller keeps fixed so that concurrent
+        transactions lock area rows in the same order."""
+        if not deltas:
+            return
+        stmt = insert(AreaMonth)
+        await self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[
+                    AreaMonth.level,
+                    AreaMonth.admin_version,
+                    AreaMonth.code,
+                    AreaMonth.month,
+                ],
+                set_={
+                    **{
+                        name: getattr(AreaMonth, name) + stmt.excluded[name]
+                        for name in AREA_COUNTERS
                     },
-                )
+                    "updated_at": func.now(),
+                },
+            ),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "level": key.level,
+                    "code": key.code,
+                    "province_code": key.province_code,
+                    "admin_version": key.admin_version,
+                    "month": key.month,
+                    **delta,
+                }
+                for key, delta in deltas
+            ],
+        )
+
+    async def refresh_area_medians(self, keys: Sequence[AreaKey]) -> None:
+        """Recompute the median uplift of these area-months from their household-months.
+        Called after `add_to_areas` has locked the area rows, so a concurrent writer's
+        household-months are committed (and seen) before this statement runs."""
+        for level, statement in _AREA_MEDIANS.items():
+            chosen = [k for k in keys if k.level == level and k.code]
+            if not chosen:
+                continue
+            await self._session.execute(
+                statement,
+                {
+                    "level": level,
+                    "codes": [k.code for k in chosen],
+                    "versions": [k.admin_version for k in chosen],
+                    "months": [k.month for k in chosen],
+                },
             )
 
     async def lock_aggregates_exclusively(self) -> None:
@@ -486,17 +528,6 @@ class ImpactRepository:
         )
         return result.all()
 
-    async def median_uplift_by_month(self, scope: HouseholdFilter) -> dict[date, int]:
-        """Median per-person uplift of the households selling, per month, read from the
-        household-month rows through the area index (a median is not additive)."""
-        median = func.percentile_disc(0.5).within_group(HouseholdMonth.uplift_per_person.asc())
-        result = await self._session.execute(
-            select(HouseholdMonth.month, median)
-            .where(*_scope_conditions(scope), HouseholdMonth.revenue_amount > 0)
-            .group_by(HouseholdMonth.month)
-        )
-        return {month: int(value) for month, value in result if value is not None}
-
     async def uplift_distribution(self, scope: HouseholdFilter, edges: Sequence[int]) -> list[int]:
         """Households selling per uplift bucket [edges[i], edges[i+1]) over the range; the last
         bucket is open-ended."""
@@ -542,7 +573,7 @@ class ImpactRepository:
                 HouseholdMonth.gap_after.desc(), HouseholdMonth.household_id
             )
         else:
-            query = query.order_by(HouseholdMonth.month.desc(), HouseholdMonth.household_id)
+            query = query.order_by(HouseholdMonth.month.desc(), HouseholdMonth.household_id.desc())
         result = await self._session.execute(query.limit(limit).offset(offset))
         rows = [HouseholdMonthRow(figures=hm, head_name=name) for hm, name in result]
         return rows, int(total or 0)

@@ -192,8 +192,9 @@ class ImpactService:
             if line.household_id is not None:
                 shares_by_line.append((line, [(line.household_id, line.net_amount)]))
                 continue
-            assert line.lot_id is not None  # noqa: S101 - checked by _check_event
-            contributions = await self._repo.lot_contributions(line.lot_id)
+            contributions = (
+                await self._repo.lot_contributions(line.lot_id) if line.lot_id is not None else []
+            )
             if not contributions:
                 raise CannotAttribute(
                     f"lot {line.lot_id} of cooperative {line.cooperative_id} records no member "
@@ -362,6 +363,7 @@ class ImpactService:
             updates.append((row.id, figures))
         await self._repo.save_household_months(updates)
         await self._repo.add_to_areas(deltas.nonzero())
+        await self._repo.refresh_area_medians([key for key, _ in deltas.nonzero()])
         return len(updates)
 
     async def refresh_household_months(self, keys: Iterable[HouseholdMonthKey]) -> int:
@@ -472,9 +474,12 @@ def percent_to_bps(share_percent: Any) -> int:
 
 def _check_event(event: SettlementEvent) -> None:
     """Refuse an event that cannot be right before anything is written."""
-    at = event.settled_at if isinstance(event, PaymentSettled) else event.refunded_at
+    if isinstance(event, PaymentSettled):
+        at, at_field = event.settled_at, "settled_at"
+    else:
+        at, at_field = event.refunded_at, "refunded_at"
     if at.tzinfo is None:
-        raise InvalidSettlementEvent("settled_at", "must carry a time zone")
+        raise InvalidSettlementEvent(at_field, "must carry a time zone")
     if not event.lines:
         raise InvalidSettlementEvent("lines", "an event needs at least one line")
     seen: set[uuid.UUID] = set()

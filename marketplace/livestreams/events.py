@@ -55,7 +55,9 @@ HISTORY_TTL_SECONDS: Final = 3 * 24 * 3600
 DEFAULT_MAX_BACKLOG: Final = 256
 """Events a subscriber may fall behind before it is disconnected as too slow."""
 SLOW_CONSUMER_REASON: Final = "slow consumer: fell too far behind the live events"
-CLOSE_TIMEOUT_SECONDS: Final = 5.0
+SLOW_CLOSE_TIMEOUT_SECONDS: Final = 30.0
+"""How long a client closed as too slow may take to read what it was sent before the close
+frame; after that the connection is dropped without one."""
 PUBLISHER_KEY: Final = "livestream_events"
 """Where the process's publisher lives in `Resources.extras`."""
 CHANNEL_PREFIX: Final = "livestream:"
@@ -463,8 +465,14 @@ class LiveChannels(ChannelsPlugin):
                 await self.unsubscribe(subscriber, channel)
 
     async def serve_websocket(self, socket: WebSocket[Any, Any, Any], channel: str) -> None:
-        """Stream a channel to an accepted socket until the client leaves or falls behind."""
+        """Stream a channel to an accepted socket until the client leaves or falls behind.
+
+        A client that fell behind is unsubscribed first, so it costs the fan-out nothing
+        more, then closed with the reason; the close frame follows what was already sent,
+        and the client has SLOW_CLOSE_TIMEOUT_SECONDS to read that far before the
+        connection is dropped without it."""
         after_seq = _after_seq(socket.query_params.get("after"))
+        slow = False
         async with self._events(channel, after_seq) as stream, anyio.create_task_group() as tg:
 
             async def until_disconnect() -> None:
@@ -475,10 +483,10 @@ class LiveChannels(ChannelsPlugin):
 
             tg.start_soon(until_disconnect)
             slow = await stream.run(socket.send_text)
-            if slow:
-                with anyio.move_on_after(CLOSE_TIMEOUT_SECONDS), contextlib.suppress(Exception):
-                    await socket.close(code=WS_1008_POLICY_VIOLATION, reason=SLOW_CONSUMER_REASON)
             tg.cancel_scope.cancel()
+        if slow:
+            with anyio.move_on_after(SLOW_CLOSE_TIMEOUT_SECONDS), contextlib.suppress(Exception):
+                await socket.close(code=WS_1008_POLICY_VIOLATION, reason=SLOW_CONSUMER_REASON)
 
     async def sse_messages(
         self, channel: str, last_event_id: str | None

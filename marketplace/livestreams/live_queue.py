@@ -149,7 +149,7 @@ class LiveQueue:
         self._repo = LivestreamRepository(uow.session)
         self._live = LivestreamService(uow, redis, clock, events=events)
         self._events = AfterCommitEvents.of(uow.session, events)
-        self._orders = OrderService(uow, settings, redis, clock)
+        self._orders = OrderService(uow, settings, redis, clock, livestreams=self._live)
 
     # ---- Ingestion -----------------------------------------------------------------------
 
@@ -353,7 +353,7 @@ class LiveQueue:
         except MarketplaceError as error:
             # The savepoint's rollback also dropped the events it had queued.
             status = _ERROR_STATUS.get(error.code, EntryStatus.ORDER_FAILED)
-            entry.status, entry.reason = status.value, _reason(status, error)
+            entry.status, entry.reason = status.value, _reason(status, error, item)
             entry.order_id = None
             return
         entry.status, entry.reason = EntryStatus.HELD.value, ""
@@ -465,7 +465,13 @@ def _identifier(field_name: str, value: str) -> str:
     return value
 
 
-def _reason(status: EntryStatus, error: MarketplaceError) -> str:
+def _reason(status: EntryStatus, error: MarketplaceError, item: LiveItem) -> str:
+    """What the host reads next to the comment, in the queue's own words."""
     if status is EntryStatus.ACCEPTED_PENDING_ORDERS:
         return "valid, but orders cannot be placed for livestream items yet; nothing is held"
+    if status is EntryStatus.SOLD_OUT:
+        available = error.extra.get("available")
+        return f"only {available} left" if available else f"{item.code} is sold out"
+    if status is EntryStatus.LIMIT_REACHED:
+        return f"over the limit of {item.per_buyer_limit} per buyer for {item.code}"
     return error.detail[:300]

@@ -40,7 +40,7 @@ class SessionReporter:
     ) -> None:
         self._repo = LivestreamRepository(uow.session)
         self._live = LivestreamService(uow, redis, clock, events=events)
-        self._orders = OrderService(uow, settings, redis, clock)
+        self._orders = OrderService(uow, settings, redis, clock, livestreams=self._live)
 
     async def report(self, actor: AuthenticatedUser, session_id: uuid.UUID) -> SessionReport:
         live = await self._live.owned_session(actor, session_id)

@@ -909,4 +909,5 @@ async def session_channel(
             live = await service.owned_session(actor, session_id)
         else:
             live = (await service.public_session(session_id)).session
-    return channel_for(live.id, audience)
+        # Read before the unit of work ends: its rollback expires the row.
+        return channel_for(live.id, audience)

@@ -67,6 +67,14 @@ class SoldOut(Conflict):
         super().__init__(detail, extra=extra)
 
 
+class PriceChanged(Conflict):
+    """The seller changed the price in the milliseconds between reading it and taking the
+    stock: nothing was ordered; ordering again (with a new key) takes the new price."""
+
+    code = "price_changed"
+    title = "The price changed while ordering"
+
+
 class LimitReached(Conflict):
     code = "limit_reached"
     title = "You already ordered as many of this item as one buyer may"

@@ -7,15 +7,33 @@ other in a cycle.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    TextClause,
+    Uuid,
+    bindparam,
+    delete,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.sql.sqltypes import NullType
+from sqlalchemy.types import TypeEngine
 
+from marketplace.db import Base
 from marketplace.orders.models import (
     Fulfilment,
     IdempotencyRecord,
@@ -27,48 +45,36 @@ from marketplace.orders.models import (
 )
 from marketplace.orders.schemas import OrderDetails
 
-# The stock decrement is the orders domain's rule (never oversell), so the one statement
-# that applies it lives here even though `variants` belongs to the catalog: it takes the
-# units only if they are there (`available >= n`, backed by CHECK available >= 0), under
-# the row lock of that single UPDATE, and reads the price and seller from the same row
-# version it decremented, so the price stored on the line is the one valid at acceptance.
-# When nothing is taken, the `target` row says why (unknown, unlisted, or out of stock)
-# without a second round trip.
+# The stock decrement is the orders domain's rule (never oversell), so the statements that
+# apply it live here even though `variants` belongs to the catalog.
+#
+# `_READ_STOCK` reads what a line copies (price, seller, names, the latest lot) without a
+# lock. `_TAKE_STOCK` is the one conditional UPDATE that takes the units, only if they are
+# there (`available >= n`, backed by CHECK available >= 0), only while the variant is still
+# on sale at the price the line was written with. Placement runs it last, just before the
+# commit, so the hot row's lock is held for two round trips, not the whole transaction.
+_READ_STOCK = text(
+    """
+    SELECT v.id, v.available, v.is_active, v.label, v.price_amount, p.id AS product_id,
+           p.name, p.category, p.status, p.seller_kind, p.household_id, p.cooperative_id,
+           (SELECT l.id FROM lots AS l WHERE l.product_id = p.id
+             ORDER BY l.harvest_date DESC, l.created_at DESC LIMIT 1) AS lot_id
+      FROM variants AS v JOIN products AS p ON p.id = v.product_id
+     WHERE v.id = ANY(:variant_ids)
+    """
+).bindparams(bindparam("variant_ids", type_=ARRAY(Uuid())))
+
 _TAKE_STOCK = text(
     """
-    WITH target AS (
-        SELECT v.id, v.available, v.is_active, v.label, p.id AS product_id, p.name,
-               p.category, p.status, p.seller_kind, p.household_id, p.cooperative_id,
-               (SELECT l.id FROM lots AS l WHERE l.product_id = p.id
-                 ORDER BY l.harvest_date DESC, l.created_at DESC LIMIT 1) AS lot_id
-          FROM variants AS v JOIN products AS p ON p.id = v.product_id
-         WHERE v.id = :variant_id
-    ), taken AS (
-        UPDATE variants AS v SET available = v.available - :quantity
-          FROM target AS t
-         WHERE v.id = t.id AND t.is_active AND t.status = 'listed'
-           AND v.available >= :quantity
-        RETURNING v.available, v.price_amount
-    )
-    SELECT t.available, t.is_active, t.label, t.product_id, t.name, t.category, t.status,
-           t.seller_kind, t.household_id, t.cooperative_id, t.lot_id,
-           taken.available AS available_after, taken.price_amount
-      FROM target AS t LEFT JOIN taken ON true
+    UPDATE variants AS v SET available = v.available - :quantity
+     WHERE v.id = :variant_id AND v.available >= :quantity AND v.is_active
+       AND v.price_amount = :price_amount
+       AND EXISTS (SELECT 1 FROM products AS p WHERE p.id = v.product_id AND p.status = 'listed')
+    RETURNING v.available
     """
 )
 
 _RETURN_STOCK = text("UPDATE variants SET available = available + :quantity WHERE id = :variant_id")
-
-_SEAT_STOCK = text(
-    """
-    SELECT v.id, v.label, p.id AS product_id, p.name, p.category, p.seller_kind,
-           p.household_id, p.cooperative_id,
-           (SELECT l.id FROM lots AS l WHERE l.product_id = p.id
-             ORDER BY l.harvest_date DESC, l.created_at DESC LIMIT 1) AS lot_id
-      FROM variants AS v JOIN products AS p ON p.id = v.product_id
-     WHERE v.id = :variant_id
-    """
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +93,13 @@ class VariantFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class StockTaken:
+class VariantStock:
+    """A variant as last committed: what a line copies and whether it can be ordered."""
+
     facts: VariantFacts
-    unit_price_amount: int
-    available_after: int
-
-
-@dataclass(frozen=True, slots=True)
-class StockRefused:
-    exists: bool
-    for_sale: bool
+    price_amount: int
     available: int
-    """As last committed when the statement started: a hint, not a promise."""
+    for_sale: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,53 +123,38 @@ class StockRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def take(self, variant_id: uuid.UUID, quantity: int) -> StockTaken | StockRefused:
-        row = (
-            await self._session.execute(
-                _TAKE_STOCK, {"variant_id": variant_id, "quantity": quantity}
-            )
-        ).one_or_none()
-        if row is None:
-            return StockRefused(exists=False, for_sale=False, available=0)
-        if row.available_after is None:
-            return StockRefused(
-                exists=True,
-                for_sale=bool(row.is_active) and row.status == "listed",
+    async def read(self, variant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, VariantStock]:
+        """One query for every variant of an order; unknown ids are simply absent."""
+        rows = await self._session.execute(_READ_STOCK, {"variant_ids": list(variant_ids)})
+        return {
+            row.id: VariantStock(
+                facts=VariantFacts(
+                    variant_id=row.id,
+                    label=row.label,
+                    product_id=row.product_id,
+                    product_name=row.name,
+                    category=row.category,
+                    seller_kind=row.seller_kind,
+                    household_id=row.household_id,
+                    cooperative_id=row.cooperative_id,
+                    lot_id=row.lot_id,
+                ),
+                price_amount=int(row.price_amount),
                 available=int(row.available),
+                for_sale=bool(row.is_active) and row.status == "listed",
             )
-        return StockTaken(
-            facts=VariantFacts(
-                variant_id=variant_id,
-                label=row.label,
-                product_id=row.product_id,
-                product_name=row.name,
-                category=row.category,
-                seller_kind=row.seller_kind,
-                household_id=row.household_id,
-                cooperative_id=row.cooperative_id,
-                lot_id=row.lot_id,
-            ),
-            unit_price_amount=int(row.price_amount),
-            available_after=int(row.available_after),
-        )
+            for row in rows
+        }
 
-    async def facts(self, variant_id: uuid.UUID) -> VariantFacts | None:
-        """Seller and naming of a variant whose stock another domain took (a livestream
-        reservation): read, not locked."""
-        row = (await self._session.execute(_SEAT_STOCK, {"variant_id": variant_id})).one_or_none()
-        if row is None:
-            return None
-        return VariantFacts(
-            variant_id=variant_id,
-            label=row.label,
-            product_id=row.product_id,
-            product_name=row.name,
-            category=row.category,
-            seller_kind=row.seller_kind,
-            household_id=row.household_id,
-            cooperative_id=row.cooperative_id,
-            lot_id=row.lot_id,
+    async def take(self, variant_id: uuid.UUID, quantity: int, price_amount: int) -> int | None:
+        """Units left after taking `quantity`, or None when they were not taken (not
+        enough left, or the variant stopped being on sale at that price meanwhile)."""
+        result = await self._session.execute(
+            _TAKE_STOCK,
+            {"variant_id": variant_id, "quantity": quantity, "price_amount": price_amount},
         )
+        left = result.scalar_one_or_none()
+        return None if left is None else int(left)
 
     async def give_back(self, quantities: Mapping[uuid.UUID, int]) -> None:
         """Units back to `available`, one variant at a time in id order (the lock order)."""
@@ -177,6 +163,60 @@ class StockRepository:
                 await self._session.execute(
                     _RETURN_STOCK, {"variant_id": variant_id, "quantity": quantities[variant_id]}
                 )
+
+
+_INSERTED: dict[str, type[Base]] = {"f": Fulfilment, "l": OrderLine, "h": StockHold}
+
+
+@functools.cache
+def _insert_order() -> TextClause:
+    """One statement for an order of any size: sibling INSERTs in CTEs (their foreign keys
+    are checked at the end of the statement), the child rows passed as one array per
+    column and unnested, so the SQL text never changes and stays a prepared statement."""
+    preparer = postgresql.dialect().identifier_preparer
+    order_columns = list(Order.__table__.columns)
+    parts = [
+        "o AS (INSERT INTO orders ({}) VALUES ({}))".format(  # noqa: S608 - our own identifiers
+            ", ".join(preparer.quote(c.name) for c in order_columns),
+            ", ".join(f":o_{c.key}" for c in order_columns),
+        )
+    ]
+    for prefix, model in _INSERTED.items():
+        columns = list(model.__table__.columns)
+        parts.append(
+            "{} AS (INSERT INTO {} ({}) SELECT * FROM unnest({}))".format(  # noqa: S608 - ditto
+                prefix,
+                model.__tablename__,
+                ", ".join(preparer.quote(c.name) for c in columns),
+                ", ".join(f"CAST(:{prefix}_{c.key} AS {_array_of(c)})" for c in columns),
+            )
+        )
+    return text("WITH " + ", ".join(parts) + " SELECT 1")
+
+
+def _array_of(column: Any) -> str:
+    """The column's SQL type as an array; a foreign key column takes its target's type
+    (built on first use, once every model is loaded and every target is known)."""
+    column_type: TypeEngine[Any] = column.type
+    if isinstance(column_type, NullType):
+        column_type = next(iter(column.foreign_keys)).column.type
+    compiled: str = column_type.compile(dialect=postgresql.dialect())
+    return compiled + "[]"
+
+
+def _row(obj: Base) -> dict[str, Any]:
+    """Every column's value, the builder's or the column's default: an unset column would
+    be expired once the object joins the session, and reading it would need I/O."""
+    values: dict[str, Any] = {}
+    for column in obj.__table__.columns:
+        if column.key not in obj.__dict__:
+            default = column.default
+            value = default.arg if default is not None and default.is_scalar else None
+            if value is None and not column.nullable:
+                raise ValueError(f"{type(obj).__name__}.{column.key} must be set before insert")
+            setattr(obj, column.key, value)
+        values[column.key] = getattr(obj, column.key)
+    return values
 
 
 class OrderRepository:
@@ -190,11 +230,17 @@ class OrderRepository:
         lines: Sequence[OrderLine],
         holds: Sequence[StockHold],
     ) -> None:
-        """One INSERT per table, each batched, ids made on our side; flushed table by
-        table because the models declare no relationships to order the inserts by."""
-        for rows in ([order], fulfilments, lines, holds):
-            self._session.add_all(rows)
-            await self._session.flush()
+        """The order and all its rows in one round trip (`_INSERT_ORDER`); the objects then
+        join the session as persistent, as if loaded, so later changes are UPDATEs."""
+        params: dict[str, Any] = {f"o_{key}": value for key, value in _row(order).items()}
+        for prefix, rows in (("f", fulfilments), ("l", lines), ("h", holds)):
+            values = [_row(obj) for obj in rows]
+            for column in _INSERTED[prefix].__table__.columns:
+                params[f"{prefix}_{column.key}"] = [row[column.key] for row in values]
+        await self._session.execute(_insert_order(), params)
+        for obj in (order, *fulfilments, *lines, *holds):
+            make_transient_to_detached(obj)
+            self._session.add(obj)
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
         return await self._session.get(Order, order_id)
@@ -385,7 +431,7 @@ class FulfilmentRepository:
             .limit(limit)
             .offset(offset)
         )
-        return [(f, o) for f, o in result.tuples()]
+        return [(f, o) for f, o in result.all()]
 
     async def lines_of(self, fulfilment_ids: Sequence[uuid.UUID]) -> Sequence[OrderLine]:
         if not fulfilment_ids:

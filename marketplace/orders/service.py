@@ -41,6 +41,7 @@ from marketplace.orders.errors import (
     ItemUnavailable,
     LimitReached,
     OrderNotFound,
+    PriceChanged,
     RequestInProgress,
     SoldOut,
     VariantUnavailable,
@@ -62,9 +63,9 @@ from marketplace.orders.repository import (
     IdempotencyRepository,
     OrderRepository,
     ReleasedHold,
-    StockRefused,
     StockRepository,
     VariantFacts,
+    VariantStock,
 )
 from marketplace.orders.schemas import (
     MAX_LINE_QUANTITY,
@@ -138,6 +139,22 @@ class _Line:
     unit_price_amount: int = 0
     hold_seconds: int | None = None
 
+    @property
+    def variant_id(self) -> uuid.UUID:
+        assert self.request.variant_id is not None  # noqa: S101 - asked of catalog lines only
+        return self.request.variant_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    details: OrderDetails
+    catalog_lines: list[_Line]
+    """In the lock order (ascending variant id)."""
+
+
+class _ClaimLost(Exception):
+    """The idempotency claim was taken over while this request ran."""
+
 
 def sold_out_key(variant_id: uuid.UUID) -> str:
     return f"{SOLD_OUT_PREFIX}{variant_id}"
@@ -195,9 +212,13 @@ class OrderService:
     async def place_order(self, request: PlaceOrder) -> Order:
         """Accept an order: stock held, prices fixed on the lines, one fulfilment per
         seller. Raises before writing anything the caller's rollback would not undo."""
-        return (await self._place(request)).order
+        prepared = await self._prepare(request)
+        await self._take_stock(prepared)
+        return prepared.details.order
 
-    async def _place(self, request: PlaceOrder) -> OrderDetails:
+    async def _prepare(self, request: PlaceOrder) -> _Prepared:
+        """Everything but the catalog stock: checks, prices (read without a lock), the
+        livestream reservations, and the order's rows inserted."""
         now = self._clock()
         lines = self._checked_lines(request)
         method = self._checked_method(request.payment_method)
@@ -213,26 +234,20 @@ class OrderService:
         catalog_lines = [line for line in lines if line.request.variant_id is not None]
         live_lines = [line for line in lines if line.request.livestream_item_id is not None]
         await self._refuse_known_sold_out(catalog_lines)
+        if catalog_lines:
+            stock = await self._stock.read([line.variant_id for line in catalog_lines])
+            for line in catalog_lines:
+                state = stock.get(line.variant_id)
+                await self._check_stock(line, state)
+                assert state is not None  # noqa: S101 - _check_stock refused a missing one
+                line.facts = state.facts
+                line.unit_price_amount = state.price_amount
 
-        # Lock order: livestream items first (their own counters), then variants, each in
-        # ascending id order; releases follow the same order.
+        # Lock order: livestream items (their own counters), then variants at the very end
+        # (`_take_stock`), each in ascending id order; releases follow the same order.
         session_id: uuid.UUID | None = None
         for line in sorted(live_lines, key=lambda item: str(item.request.livestream_item_id)):
             session_id = await self._reserve_live(line, request.buyer_key, now) or session_id
-
-        emptied: list[uuid.UUID] = []
-        # Fixed lock order: ascending variant id, whatever order the buyer listed them in.
-        for line in sorted(catalog_lines, key=lambda item: str(item.request.variant_id)):
-            variant_id = line.request.variant_id
-            assert variant_id is not None  # noqa: S101 - catalog_lines all have one
-            outcome = await self._stock.take(variant_id, line.request.quantity)
-            if isinstance(outcome, StockRefused):
-                await self._refuse(line, variant_id, outcome)
-            else:
-                line.facts = outcome.facts
-                line.unit_price_amount = outcome.unit_price_amount
-                if outcome.available_after == 0:
-                    emptied.append(variant_id)
 
         details = self._build(
             session_id=session_id,
@@ -245,10 +260,41 @@ class OrderService:
         )
         holds = self._holds_for(details, request.buyer_key, now)
         await self._orders.add(details.order, details.fulfilments, details.lines, holds)
+        return _Prepared(
+            details=details,
+            catalog_lines=sorted(catalog_lines, key=lambda item: str(item.variant_id)),
+        )
+
+    async def _take_stock(self, prepared: _Prepared) -> None:
+        """The catalog units, last, in ascending variant id order (the lock order): each
+        take holds its row's lock only until the commit that follows."""
+        emptied: list[uuid.UUID] = []
+        for line in prepared.catalog_lines:
+            left = await self._stock.take(
+                line.variant_id, line.request.quantity, line.unit_price_amount
+            )
+            if left is None:
+                state = (await self._stock.read([line.variant_id])).get(line.variant_id)
+                await self._check_stock(line, state)
+                raise PriceChanged(
+                    f"{line.field}.variant_id: the price changed while ordering; order again"
+                )
+            if left == 0:
+                emptied.append(line.variant_id)
         # Written before the commit: if it failed after all, the mark only sends buyers
         # to the database again once it expires or stock returns.
         await self._mark_sold_out(emptied)
-        return details
+
+    async def _check_stock(self, line: _Line, state: VariantStock | None) -> None:
+        field = f"{line.field}.variant_id"
+        if state is None:
+            raise VariantUnavailable(field, "no such variant")
+        if not state.for_sale:
+            raise VariantUnavailable(field, "not for sale")
+        if state.available < line.request.quantity:
+            if state.available == 0:
+                await self._mark_sold_out([line.variant_id])
+            raise SoldOut(field, state.available)
 
     def _checked_lines(self, request: PlaceOrder) -> list[_Line]:
         prefix = request.field_prefix
@@ -354,22 +400,13 @@ class OrderService:
             if exc.code in {"item_not_found", "item_unpinned"}:
                 raise ItemUnavailable(field, exc.detail) from None
             raise
-        facts = await self._stock.facts(reserved.variant_id)
-        if facts is None:
+        state = (await self._stock.read([reserved.variant_id])).get(reserved.variant_id)
+        if state is None:
             raise ItemUnavailable(field, "the item's variant no longer exists")
-        line.facts = facts
+        line.facts = state.facts
         line.unit_price_amount = reserved.unit_price_amount
         line.hold_seconds = reserved.hold_seconds
         return reserved.session_id
-
-    async def _refuse(self, line: _Line, variant_id: uuid.UUID, outcome: StockRefused) -> None:
-        if not outcome.exists:
-            raise VariantUnavailable(f"{line.field}.variant_id", "no such variant")
-        if not outcome.for_sale:
-            raise VariantUnavailable(f"{line.field}.variant_id", "not for sale")
-        if outcome.available == 0:
-            await self._mark_sold_out([variant_id])
-        raise SoldOut(f"{line.field}.variant_id", outcome.available)
 
     async def _mark_sold_out(self, variant_ids: Sequence[uuid.UUID]) -> None:
         if not variant_ids:
@@ -520,30 +557,42 @@ class OrderService:
         replay = await self._claim(scope, key, fingerprint, claim_id)
         if replay is not None:
             return replay
+        records = IdempotencyRepository(self._uow.session)
         try:
-            details = await self._place(self._from_body(buyer, body))
-            status_code = 201
-            payload = msgspec.json.encode(order_read(details))
-            order_id: uuid.UUID | None = details.order.id
+            prepared = await self._prepare(self._from_body(buyer, body))
+            payload = msgspec.json.encode(order_read(prepared.details))
+            # Recorded before the stock is taken, so the hot row's lock is held only for
+            # the take and the commit; a refusal at the take rolls this back with it.
+            if not await records.complete(
+                claim_id=claim_id,
+                status_code=201,
+                body=payload,
+                order_id=prepared.details.order.id,
+                now=self._clock(),
+            ):
+                raise _ClaimLost()
+            await self._take_stock(prepared)
+        except _ClaimLost:
+            # Our lease ran out and another request took the key over: its answer wins,
+            # so this work must not commit.
+            raise RequestInProgress() from None
         except MarketplaceError as exc:
             await self._uow.rollback()
-            status_code, payload, order_id = exc.status_code, _problem_body(exc, instance), None
+            payload = _problem_body(exc, instance)
+            if not await records.complete(
+                claim_id=claim_id,
+                status_code=exc.status_code,
+                body=payload,
+                order_id=None,
+                now=self._clock(),
+            ):
+                raise RequestInProgress() from None
+            return StoredResponse(status_code=exc.status_code, body=payload, replayed=False)
         except BaseException:
             await self._uow.rollback()
             await self._abandon(claim_id)
             raise
-        stored = await IdempotencyRepository(self._uow.session).complete(
-            claim_id=claim_id,
-            status_code=status_code,
-            body=payload,
-            order_id=order_id,
-            now=self._clock(),
-        )
-        if not stored:
-            # Our lease ran out and another request took the key over: its answer wins,
-            # so this work must not commit.
-            raise RequestInProgress()
-        return StoredResponse(status_code=status_code, body=payload, replayed=False)
+        return StoredResponse(status_code=201, body=payload, replayed=False)
 
     def _from_body(self, buyer: AuthenticatedUser, body: OrderCreate) -> PlaceOrder:
         phone = self._checked_phone(body.shipping.phone, "shipping.phone")

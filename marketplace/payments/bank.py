@@ -15,10 +15,8 @@ imported twice changes nothing.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import re
 import uuid
 from dataclasses import dataclass
@@ -33,9 +31,9 @@ from marketplace.money import parse_vnd
 from marketplace.orders.errors import IllegalTransition
 from marketplace.orders.models import AWAITING_PAYMENT, Order, OrderStatus, PaymentMethod
 from marketplace.orders.service import PAYMENT_CODE_ALPHABET, PAYMENT_CODE_PREFIX
+from marketplace.payments.csv_import import csv_rows
 from marketplace.payments.errors import (
     AlreadyResolved,
-    BadUpload,
     BankTransactionNotFound,
     CollectionAccountMissing,
     InvalidPaymentField,
@@ -68,7 +66,6 @@ SIGNATURE_WINDOW = timedelta(minutes=5)
 TIMESTAMP_HEADER = "X-Bank-Timestamp"
 SIGNATURE_HEADER = "X-Bank-Signature"
 STATEMENT_COLUMNS = ("reference", "credited_at", "amount", "description")
-MAX_STATEMENT_BYTES = 5 * 1024 * 1024
 VIETNAM = timezone(timedelta(hours=7))
 DUPLICATE = "duplicate"
 UNMATCHED = "unmatched"
@@ -154,7 +151,9 @@ class BankService:
             or OrderStatus(order.status) not in AWAITING_PAYMENT
             or order.payment_code is None
         ):
-            raise NotAwaitingTransfer(f"the order is {order.status}, paid by {order.payment_method}")
+            raise NotAwaitingTransfer(
+                f"the order is {order.status}, paid by {order.payment_method}"
+            )
         bank_bin = self._settings.payments.collection_bank_bin
         account = self._settings.payments.collection_account_number
         if not bank_bin or not account:
@@ -196,7 +195,7 @@ class BankService:
         """Good rows are applied, each in its own savepoint; bad rows are reported by line
         number and change nothing. Importing the same statement again finds every bank
         reference already recorded."""
-        reader = _csv_reader(content, STATEMENT_COLUMNS)
+        reader = csv_rows(content, STATEMENT_COLUMNS)
         results: list[TransferOutcomeRead] = []
         errors: list[LineErrorRead] = []
         for row in reader:
@@ -281,10 +280,11 @@ class BankService:
 
     # ---- The admin's queue --------------------------------------------------------------
 
-    async def unmatched(self, *, limit: int, offset: int) -> list[BankTransaction]:
-        rows = await self._repo.bank_transactions(
-            status=BankTransactionStatus.UNMATCHED.value, limit=limit, offset=offset
-        )
+    async def transactions(
+        self, *, status: BankTransactionStatus, limit: int, offset: int
+    ) -> list[BankTransaction]:
+        """Newest first; the admin's queue is `status=unmatched`."""
+        rows = await self._repo.bank_transactions(status=status.value, limit=limit, offset=offset)
         return list(rows)
 
     async def resolve(
@@ -326,22 +326,6 @@ def _path_of(exc: msgspec.ValidationError) -> str:
     message = str(exc)
     marker = "at `$."
     return message.split(marker, 1)[1].rstrip("`") if marker in message else "body"
-
-
-def _csv_reader(content: bytes, columns: tuple[str, ...]) -> csv.DictReader[str]:
-    if len(content) > MAX_STATEMENT_BYTES:
-        raise BadUpload(f"at most {MAX_STATEMENT_BYTES} bytes")
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BadUpload("the file must be UTF-8 text") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [name.strip().lower() for name in (reader.fieldnames or [])]
-    missing = [column for column in columns if column not in header]
-    if missing:
-        raise BadUpload("the header must name the columns: " + ", ".join(missing))
-    reader.fieldnames = header
-    return reader
 
 
 def _transfer_from(row: dict[str, str | None]) -> BankTransfer:

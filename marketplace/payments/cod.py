@@ -19,7 +19,7 @@ import structlog
 from marketplace.errors import MarketplaceError
 from marketplace.money import parse_vnd
 from marketplace.orders.models import PaymentMethod
-from marketplace.payments.bank import _csv_reader
+from marketplace.payments.csv_import import csv_rows
 from marketplace.payments.models import CodRemittance
 from marketplace.payments.schemas import LineErrorRead, RemittanceImportRead, remittance_read
 from marketplace.payments.service import PaymentService, as_utc
@@ -49,7 +49,7 @@ class CodService:
         self._repo = payments.repository
 
     async def import_remittances(self, content: bytes) -> RemittanceImportRead:
-        reader = _csv_reader(content, REMITTANCE_COLUMNS)
+        reader = csv_rows(content, REMITTANCE_COLUMNS)
         imported = duplicates = 0
         shortfalls: list[CodRemittance] = []
         errors: list[LineErrorRead] = []

@@ -1,6 +1,6 @@
 """Stripe, for card buyers abroad: the only module that imports `stripe`.
 
-VND is a zero-decimal currency for Stripe: 180,000 ₫ is `amount=180000`, never ×100, so
+VND is a zero-decimal currency for Stripe: 180,000 ₫ is `amount=180000`, never times 100, so
 amounts pass through unchanged. Every call that creates something carries an idempotency
 key derived from what it is for (the order, the refund request), so a retry after a lost
 answer returns the first result instead of charging or refunding twice. Stripe's errors

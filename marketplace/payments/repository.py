@@ -147,7 +147,7 @@ class PaymentRepository:
             .where(SettledLine.order_id == order_id)
             .group_by(RefundLine.order_line_id)
         )
-        return {line_id: (int(gross), int(net)) for line_id, gross, net in result.tuples()}
+        return {line_id: (int(gross), int(net)) for line_id, gross, net in result.all()}
 
     # ---- Cash on delivery -----------------------------------------------------------------
 
@@ -214,7 +214,7 @@ class PaymentRepository:
             .where(SellerLedgerEntry.order_id.is_not(None))
             .group_by(SellerLedgerEntry.order_id)
         )
-        return {order_id: int(total) for order_id, total in result.tuples() if order_id}
+        return {order_id: int(total) for order_id, total in result.all() if order_id}
 
     async def payout_reference_used(self, reference: str) -> bool:
         found = await self._session.scalar(select(Payout.id).where(Payout.reference == reference))
@@ -225,13 +225,14 @@ class PaymentRepository:
     async def undelivered_for_update(
         self, event_ids: Sequence[uuid.UUID] | None, limit: int
     ) -> Sequence[OutboxEvent]:
-        """Oldest first, locked with SKIP LOCKED: a job and the beat task running at once
-        deliver disjoint events, and neither waits for the other."""
+        """Fewest attempts, then oldest, first (an event impact keeps refusing cannot hold
+        back the others); locked with SKIP LOCKED, so a job and the beat task running at
+        once deliver disjoint events and neither waits for the other."""
         query = select(OutboxEvent).where(OutboxEvent.delivered_at.is_(None))
         if event_ids is not None:
             query = query.where(OutboxEvent.id.in_(event_ids))
         result = await self._session.execute(
-            query.order_by(OutboxEvent.created_at, OutboxEvent.id)
+            query.order_by(OutboxEvent.attempts, OutboxEvent.created_at, OutboxEvent.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
             .execution_options(populate_existing=True)

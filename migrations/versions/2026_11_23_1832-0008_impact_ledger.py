@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("income_amount", sa.BigInteger(), nullable=False),
         sa.Column("households_closing_gap", sa.Integer(), nullable=False),
         sa.Column("households_income_unknown", sa.Integer(), nullable=False),
+        sa.Column("median_uplift_per_person", sa.BigInteger(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column(
             "created_at",
@@ -318,13 +319,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_household_month_impact_commune",
         "household_month_impact",
-        ["admin_version", "commune_code", "month"],
+        ["admin_version", "commune_code", "month", "household_id"],
         unique=False,
     )
     op.create_index(
         "ix_household_month_impact_province",
         "household_month_impact",
-        ["admin_version", "province_code", "month"],
+        ["admin_version", "province_code", "month", "household_id"],
         unique=False,
     )
 

@@ -106,7 +106,8 @@ def app(
         redis=redis,
         job_sender=job_sender,
         skip_logging_setup=True,
-        extras={"storage": fs_storage},
+        # Tests read their own writes at once: no page cache (test_page_cache.py has one).
+        extras={"storage": fs_storage, "page_cache": None},
     )
 
 
@@ -138,7 +139,7 @@ async def s3_client(
         redis=redis,
         job_sender=job_sender,
         skip_logging_setup=True,
-        extras={"storage": s3_storage},
+        extras={"storage": s3_storage, "page_cache": None},
     )
     async with (
         LifespanManager(s3_app),

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import count
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketplace.catalog.demo import BUOI_DA_XANH, SEED_PRODUCTS, SeedProduct
 from marketplace.catalog.models import (
     Category,
     Certification,
@@ -41,74 +41,7 @@ from tests.sellers.factories import create_household
 _sequence = count(1)
 
 
-@dataclass(frozen=True)
-class SeedProduct:
-    name: str
-    category: Category
-    region: str
-    months: tuple[int, ...]
-    description: str
-
-
-SEED_PRODUCTS = (
-    SeedProduct(
-        "Cam V2 Hương Trà",
-        Category.FRUIT,
-        "Hương Trà, Huế",
-        (10, 11, 12, 1),
-        "Cam V2 trồng theo hướng hữu cơ trên vườn đồi Hương Trà, mọng nước, ngọt thanh.",
-    ),
-    SeedProduct(
-        "Cam Xã Đoài",
-        Category.FRUIT,
-        "Hương Trà, Huế",
-        (11, 12, 1),
-        "Giống cam Xã Đoài vỏ mỏng, trồng xen canh với quýt.",
-    ),
-    SeedProduct(
-        "Quýt Thanh Bình",
-        Category.FRUIT,
-        "Hương Trà, Huế",
-        (11, 12, 1, 2),
-        "Quýt đặc sản Thanh Bình, chín vàng dịp Tết.",
-    ),
-    SeedProduct(
-        "Thanh trà Hương Trà",
-        Category.FRUIT,
-        "Hương Trà, Huế",
-        (8, 9, 10),
-        "Thanh trà đặc sản xứ Huế, múi giòn, vị ngọt thanh xen chút đắng nhẹ.",
-    ),
-    SeedProduct(
-        "Bưởi da xanh",
-        Category.FRUIT,
-        "Hương Trà, Huế",
-        (8, 9, 10, 11, 12),
-        "Bưởi da xanh ruột hồng, trồng theo hướng hữu cơ, thu hoạch tại vườn.",
-    ),
-    SeedProduct(
-        "Ổi VietGAP Hương Xuân",
-        Category.FRUIT,
-        "Hương Xuân, Hương Trà, Huế",
-        (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
-        "Ổi trồng theo tiêu chuẩn VietGAP, giòn ngọt, thu hoạch quanh năm.",
-    ),
-    SeedProduct(
-        "Quýt Hương Cần",
-        Category.FRUIT,
-        "Hương Cần, Hương Trà, Huế",
-        (10, 11, 12),
-        "Quýt Hương Cần vỏ mỏng, thơm, đặc sản vùng đồi Hương Trà.",
-    ),
-    SeedProduct(
-        "Cốm An Thuận",
-        Category.PROCESSED,
-        "An Thuận, Hương Toàn, Huế",
-        (9, 10, 11),
-        "Cốm làng An Thuận làm thủ công từ lúa nếp non.",
-    ),
-)
-BUOI = SEED_PRODUCTS[4]
+BUOI = BUOI_DA_XANH
 
 DEFAULT_VARIANTS: tuple[tuple[str, int, int], ...] = (
     ("hộp 2 kg", 180_000, 40),

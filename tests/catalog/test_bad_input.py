@@ -151,6 +151,7 @@ SLOT = {"content_type": "image/jpeg", "filename": "vườn bưởi.jpg", "size":
     ],
 )
 async def test_a_bad_upload_slot_request_is_refused_naming_the_field(
+    *,
     client: httpx.AsyncClient,
     session: AsyncSession,
     seller: HouseholdSeller,

@@ -378,3 +378,25 @@ async def test_the_product_page_shows_active_variants_ready_images_and_a_discree
     assert body["lots"][0]["trace_code"] == lot.trace_code
     for secret in ("Trần", "0905123401", str(household.id), "uploads/"):
         assert secret not in response.text
+
+
+async def test_search_matches_every_word_in_any_order(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    for seed in SEED_PRODUCTS:
+        await create_product(session, seed=seed)
+
+    assert await names(client, q="xanh bưởi") == ["Bưởi da xanh"]
+    assert (await names(client, q="quyt huong can"))[0] == "Quýt Hương Cần"
+
+
+async def test_a_misspelt_search_falls_back_to_near_spellings(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    for seed in SEED_PRODUCTS:
+        await create_product(session, seed=seed)
+
+    found = await names(client, q="buoi da xahn")
+
+    assert found[0] == "Bưởi da xanh"
+    assert "Cốm An Thuận" not in found

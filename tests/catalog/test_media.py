@@ -112,6 +112,7 @@ async def served_renditions(client: httpx.AsyncClient, product_id: uuid.UUID) ->
 
 
 async def test_a_phone_photo_becomes_ready_and_its_gps_never_reaches_a_reader(
+    *,
     s3_client: httpx.AsyncClient,
     s3_storage: MinioStorage,
     session: AsyncSession,
@@ -149,7 +150,8 @@ async def test_a_phone_photo_becomes_ready_and_its_gps_never_reaches_a_reader(
     served = Image.open(io.BytesIO(rendition.content))
     assert (served.format, served.size) == ("WEBP", (1280, 960))
     assert not has_gps(rendition.content)
-    assert b"GPS" not in rendition.content and b"Exif" not in rendition.content
+    assert b"GPS" not in rendition.content
+    assert b"Exif" not in rendition.content
     clean = s3_storage.get_bytes(
         original_key(uuid.UUID(slot["image_id"]), ImageType.JPEG), max_bytes=10**7
     )
@@ -185,6 +187,7 @@ async def test_a_phone_photo_becomes_ready_and_its_gps_never_reaches_a_reader(
     ],
 )
 async def test_a_file_that_is_not_a_clean_photo_is_rejected_and_nothing_is_served(
+    *,
     s3_client: httpx.AsyncClient,
     s3_storage: MinioStorage,
     session: AsyncSession,
@@ -217,6 +220,7 @@ async def test_a_file_that_is_not_a_clean_photo_is_rejected_and_nothing_is_serve
 
 
 async def test_checking_a_ready_image_again_changes_nothing(
+    *,
     s3_client: httpx.AsyncClient,
     s3_storage: MinioStorage,
     session: AsyncSession,
@@ -321,6 +325,7 @@ async def test_a_lost_check_is_queued_again_by_the_sweeper(
 
 
 async def test_the_embedded_store_takes_the_upload_and_serves_only_the_clean_rendition(
+    *,
     client: httpx.AsyncClient,
     fs_storage: FilesystemStorage,
     session: AsyncSession,
@@ -457,6 +462,7 @@ async def test_the_embedded_store_stops_reading_an_upload_past_the_cap(
 
 
 async def test_rejected_uploads_on_the_embedded_store_are_deleted(
+    *,
     client: httpx.AsyncClient,
     fs_storage: FilesystemStorage,
     session: AsyncSession,

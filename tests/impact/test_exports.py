@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -59,6 +60,19 @@ def worker(
     )
 
 
+@dataclass(frozen=True)
+class Builder:
+    """The worker side of an export: the task's context and the object store it writes."""
+
+    worker: WorkerContext
+    storage: FilesystemStorage
+
+
+@pytest.fixture
+def builder(worker: WorkerContext, storage: FilesystemStorage) -> Builder:
+    return Builder(worker, storage)
+
+
 @pytest.fixture
 def app_extras(storage: FilesystemStorage) -> dict[str, object]:
     return {"storage": storage}
@@ -98,13 +112,9 @@ async def _household_with_sale(
 
 
 async def _build(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    worker: WorkerContext,
-    storage: FilesystemStorage,
-    monkeypatch: pytest.MonkeyPatch,
-    fmt: str,
+    client: httpx.AsyncClient, headers: dict[str, str], builder: Builder, fmt: str
 ) -> tuple[dict[str, object], bytes]:
+    worker, storage = builder.worker, builder.storage
     requested = await client.post(
         "/api/impact/exports",
         json={"format": fmt, "month_from": "2026-01", "month_to": "2026-03"},
@@ -133,9 +143,7 @@ async def test_a_commune_official_exports_csv_with_vietnamese_headers_and_names(
     session: AsyncSession,
     impact: ImpactService,
     client: httpx.AsyncClient,
-    worker: WorkerContext,
-    storage: FilesystemStorage,
-    monkeypatch: pytest.MonkeyPatch,
+    builder: Builder,
     job_sender: RecordingSender,
 ) -> None:
     household = await _household_with_sale(session, impact)
@@ -147,7 +155,7 @@ async def test_a_commune_official_exports_csv_with_vietnamese_headers_and_names(
     )
     headers = await auth_headers(session, official)
 
-    body, data = await _build(client, headers, worker, storage, monkeypatch, "csv")
+    body, data = await _build(client, headers, builder, "csv")
 
     assert "impact.build_export" in job_sender.names()
     text = data.decode("utf-8-sig")
@@ -175,9 +183,7 @@ async def test_an_xlsx_export_has_the_same_columns(
     session: AsyncSession,
     impact: ImpactService,
     client: httpx.AsyncClient,
-    worker: WorkerContext,
-    storage: FilesystemStorage,
-    monkeypatch: pytest.MonkeyPatch,
+    builder: Builder,
 ) -> None:
     household = await _household_with_sale(session, impact)
     official = await create_user(
@@ -187,9 +193,7 @@ async def test_an_xlsx_export_has_the_same_columns(
         jurisdiction_code=HUE,
     )
 
-    _, data = await _build(
-        client, await auth_headers(session, official), worker, storage, monkeypatch, "xlsx"
-    )
+    _, data = await _build(client, await auth_headers(session, official), builder, "xlsx")
 
     sheet = load_workbook(io.BytesIO(data), read_only=True).active
     values = [list(r) for r in sheet.iter_rows(values_only=True)]
@@ -205,16 +209,12 @@ async def test_an_admin_export_has_no_household_names(
     session: AsyncSession,
     impact: ImpactService,
     client: httpx.AsyncClient,
-    worker: WorkerContext,
-    storage: FilesystemStorage,
-    monkeypatch: pytest.MonkeyPatch,
+    builder: Builder,
 ) -> None:
     household = await _household_with_sale(session, impact)
     admin = await create_user(session, role=Role.ADMIN)
 
-    _, data = await _build(
-        client, await auth_headers(session, admin), worker, storage, monkeypatch, "csv"
-    )
+    _, data = await _build(client, await auth_headers(session, admin), builder, "csv")
 
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     [row] = [r for r in rows[1:] if r[0] == str(household.id)]

@@ -31,6 +31,7 @@ from marketplace.sellers.models import Household
 from marketplace.unit_of_work import UnitOfWork
 from tests.livestreams.conftest import MovableClock
 from tests.livestreams.factories import LiveRows, create_live_item
+from tests.sellers.factories import identity
 from tests.support.jobs import RecordingSender
 
 BUYER = "facebook:100001"
@@ -103,24 +104,18 @@ async def test_the_flash_price_applies_only_inside_its_window_by_the_given_clock
     )
     await session.flush()
 
-    def at(delta: timedelta) -> object:
-        return starts + delta
-
-    prices = [
-        (
-            await live.reserve_item(
-                item_id=rows.item.id, buyer_key=f"fb:{i}", quantity=1, now=moment
-            )
-        ).unit_price_amount  # type: ignore[arg-type]
-        for i, moment in enumerate(
-            [
-                at(timedelta(seconds=-1)),
-                at(timedelta(0)),
-                at(timedelta(minutes=4, seconds=59)),
-                at(timedelta(minutes=5)),
-            ]
-        )
+    moments = [
+        starts - timedelta(seconds=1),
+        starts,
+        starts + timedelta(minutes=4, seconds=59),
+        starts + timedelta(minutes=5),
     ]
+    prices = []
+    for n, moment in enumerate(moments):
+        reserved = await live.reserve_item(
+            item_id=rows.item.id, buyer_key=f"facebook:{n}", quantity=1, now=moment
+        )
+        prices.append(reserved.unit_price_amount)
 
     assert prices == [150_000, 99_000, 99_000, 150_000]
 
@@ -244,7 +239,7 @@ async def test_a_release_after_the_session_ended_goes_back_to_the_variant(
 ) -> None:
     rows = await create_live_item(session, stock_cap=10, variant_left=30)
     await live.reserve_item(item_id=rows.item.id, buyer_key=BUYER, quantity=4, now=clock.now)
-    await live.end(_host(rows), rows.live.id)
+    await live.end(identity(rows.host), rows.live.id)
     await session.refresh(rows.variant)
     assert rows.variant.available == 36
 
@@ -253,12 +248,6 @@ async def test_a_release_after_the_session_ended_goes_back_to_the_variant(
     await session.refresh(rows.variant)
     assert rows.variant.available == 40
     assert (await _item(session, rows.item)).available == 0
-
-
-def _host(rows: LiveRows) -> object:
-    from tests.sellers.factories import identity  # noqa: PLC0415
-
-    return identity(rows.host)
 
 
 # --- Under real concurrency ------------------------------------------------------------------

@@ -12,23 +12,31 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from marketplace.accounts.models import Role, User
 from marketplace.app import create_app
 from marketplace.catalog.models import Product, Variant
 from marketplace.livestreams.models import BuyerCount, LiveItem, LiveSession
 from marketplace.orders.models import IdempotencyRecord, Order, OrderLine, StockHold
+from marketplace.orders.service import OrderService
 from marketplace.sellers.models import Household
 from marketplace.settings import Settings
+from marketplace.unit_of_work import UnitOfWork
 from tests.accounts.factories import auth_headers, create_user
-from tests.orders.factories import SHIPPING_BODY, create_live_item, create_variant
+from tests.orders.factories import (
+    SHIPPING_BODY,
+    catalog_order,
+    create_live_item,
+    create_variant,
+)
 from tests.support.jobs import RecordingSender
 
 pytestmark = pytest.mark.concurrency
@@ -69,7 +77,8 @@ async def _build_world(engine: AsyncEngine, *, live: bool) -> World:
     async with AsyncSession(engine, expire_on_commit=False) as session:
         variant = await create_variant(session, available=0 if live else UNITS)
         product = await session.get(Product, variant.product_id)
-        assert product is not None and product.household_id is not None
+        assert product is not None
+        assert product.household_id is not None
         household = await session.get(Household, product.household_id)
         assert household is not None
         item = (
@@ -205,9 +214,7 @@ async def test_two_hundred_comment_buyers_twice_each_never_pass_the_limit_or_the
                     .where(OrderLine.livestream_item_id == world.item.id)
                     .group_by(Order.buyer_user_id)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         counted = await session.scalar(
             select(func.coalesce(func.sum(BuyerCount.quantity), 0)).where(
@@ -221,3 +228,42 @@ async def test_two_hundred_comment_buyers_twice_each_never_pass_the_limit_or_the
     assert sum(per_buyer.values()) == UNITS
     assert max(per_buyer.values()) == 1
     assert variant_left == 0
+
+
+async def test_two_sweeps_at_once_release_each_expired_hold_exactly_once(
+    catalog_world: World, engine: AsyncEngine, settings: Settings, redis: Redis
+) -> None:
+    world = catalog_world
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    for buyer in world.buyers[:40]:
+        async with UnitOfWork(sessions, RecordingSender()) as uow:
+            await OrderService(uow, settings, redis).place_order(
+                catalog_order(buyer, world.variant, hold_seconds=60)
+            )
+            await uow.commit()
+    later = datetime.now(UTC) + timedelta(minutes=2)
+
+    async def sweep() -> int:
+        async with UnitOfWork(sessions, RecordingSender()) as uow:
+            released = await OrderService(
+                uow, settings, redis, lambda: later
+            ).release_expired_holds(later)
+            await uow.commit()
+        return released
+
+    first, second = await asyncio.gather(sweep(), sweep())
+
+    assert first + second == 40
+    async with AsyncSession(engine) as session:
+        left = await session.scalar(select(Variant.available).where(Variant.id == world.variant.id))
+        statuses = Counter(
+            (
+                await session.execute(
+                    select(Order.status).where(
+                        Order.buyer_user_id.in_([buyer.id for buyer in world.buyers])
+                    )
+                )
+            ).scalars()
+        )
+    assert left == UNITS
+    assert statuses == {"cancelled": 40}

@@ -67,24 +67,29 @@ async def test_the_household_its_official_or_an_admin_records_consent_for_a_help
 
 
 @pytest.mark.parametrize(
-    "who", ["other_farmer", "other_commune_official", "helper", "cooperative_manager"]
+    ("role", "commune"),
+    [
+        pytest.param(Role.FARMER, None, id="other-farmer"),
+        pytest.param(Role.OFFICIAL, HUONG_THUY, id="other-commune-official"),
+        pytest.param(Role.HELPER, None, id="helper"),
+        pytest.param(Role.COOPERATIVE_MANAGER, None, id="cooperative-manager"),
+    ],
 )
 async def test_no_one_else_records_consent(
-    client: httpx.AsyncClient, caller: MakeCaller, session: AsyncSession, who: str
+    client: httpx.AsyncClient,
+    caller: MakeCaller,
+    session: AsyncSession,
+    role: Role,
+    commune: str | None,
 ) -> None:
     helper = await create_user(session, role=Role.HELPER)
     household = await create_household(session)
-    recorder = {
-        "other_farmer": lambda: caller(Role.FARMER),
-        "other_commune_official": lambda: caller(Role.OFFICIAL, commune=HUONG_THUY),
-        "helper": lambda: caller(Role.HELPER),
-        "cooperative_manager": lambda: caller(Role.COOPERATIVE_MANAGER),
-    }[who]
+    recorder = await caller(role, commune=commune)
 
     response = await client.post(
         f"/api/households/{household.id}/consents",
         json=consent_body(helper.id),
-        headers=(await recorder()).headers,
+        headers=recorder.headers,
     )
 
     assert response.status_code == 403

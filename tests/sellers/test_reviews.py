@@ -73,18 +73,27 @@ async def test_an_official_of_the_households_commune_or_province_records_a_revie
 
 
 @pytest.mark.parametrize(
-    "who",
-    ["other_commune_official", "other_province_official", "admin", "farmer", "helper", "buyer"],
+    ("role", "commune", "province"),
+    [
+        pytest.param(Role.OFFICIAL, HUONG_THUY, None, id="other-commune-official"),
+        pytest.param(Role.OFFICIAL, None, CAN_THO, id="other-province-official"),
+        pytest.param(Role.ADMIN, None, None, id="admin"),
+        pytest.param(Role.FARMER, None, None, id="farmer"),
+        pytest.param(Role.HELPER, None, None, id="helper"),
+        pytest.param(Role.BUYER, None, None, id="buyer"),
+    ],
 )
 async def test_no_one_else_records_a_review(
-    client: httpx.AsyncClient, caller: MakeCaller, session: AsyncSession, who: str
+    *,
+    client: httpx.AsyncClient,
+    caller: MakeCaller,
+    session: AsyncSession,
+    role: Role,
+    commune: str | None,
+    province: str | None,
 ) -> None:
     household = await create_household(session, status=None)
-    c = {
-        "other_commune_official": lambda: caller(Role.OFFICIAL, commune=HUONG_THUY),
-        "other_province_official": lambda: caller(Role.OFFICIAL, province=CAN_THO),
-    }.get(who, lambda: caller(Role(who)))
-    headers = (await c()).headers
+    headers = (await caller(role, commune=commune, province=province)).headers
 
     response = await client.post(
         f"/api/households/{household.id}/reviews", json=review(), headers=headers
