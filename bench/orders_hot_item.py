@@ -156,7 +156,8 @@ async def reconcile(dsn: str, variant_id: str, units: int) -> dict[str, int]:
     orders = await conn.fetchval("SELECT count(*) FROM orders")
     lines = await conn.fetchval("SELECT coalesce(sum(quantity), 0) FROM order_lines")
     keys = await conn.fetchval(
-        "SELECT count(*) FROM idempotency_records WHERE status = 'completed' AND order_id IS NOT NULL"
+        "SELECT count(*) FROM idempotency_records"
+        " WHERE status = 'completed' AND order_id IS NOT NULL"
     )
     await conn.close()
     return {
@@ -384,11 +385,13 @@ def main() -> None:
                 "platform": platform.platform(),
                 "load_average_at_end": os.getloadavg(),
             },
-            "server": f"uvicorn --factory marketplace.app:create_app --workers {args.server_workers}",
+            "server": (
+                f"uvicorn --factory marketplace.app:create_app --workers {args.server_workers}"
+            ),
             "load_generator": "aiohttp, separate process, closed loop",
             "connections": args.connections,
             "buyers": args.buyers,
-            **{k: v for k, v in placed.items()},
+            **placed,
             "health_per_s": measured["health"]["per_s"],
             "health_p99_ms": measured["health"]["p99_ms"],
             "reconciliation": checks,

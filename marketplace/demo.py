@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.service import AccountService
+from marketplace.catalog.demo import load_demo_catalog
 from marketplace.db import create_engine, create_sessionmaker
 from marketplace.jobs import NullSender
+from marketplace.sellers.demo import load_demo_sellers
 from marketplace.settings import Settings
 from marketplace.unit_of_work import UnitOfWork
 
@@ -50,11 +53,15 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
 class DemoReport:
     logins: list[tuple[str, str, str]] = field(default_factory=list)
     created: int = 0
+    trace_codes: dict[str, str] = field(default_factory=dict)
 
     def render(self) -> str:
         width = max((len(login) for _, login, _ in self.logins), default=10)
         lines = ["Demo logins (role, login, password):"]
         lines += [f"  {role:<20} {login:<{width}}  {pw}" for role, login, pw in self.logins]
+        if self.trace_codes:
+            lines.append("Trace codes (open /trace/<code>):")
+            lines += [f"  {code}  {name}" for name, code in self.trace_codes.items()]
         return "\n".join(lines)
 
 
@@ -84,8 +91,9 @@ async def load_demo_data(settings: Settings) -> DemoReport:
     try:
         async with UnitOfWork(create_sessionmaker(engine), NullSender()) as uow:
             accounts = AccountService.for_cli(uow, settings)
+            user_ids: dict[str, uuid.UUID] = {}
             for account in DEMO_ACCOUNTS:
-                await accounts.ensure_demo_user(
+                user = await accounts.ensure_demo_user(
                     login=account.login,
                     password=passwords[account.login],
                     display_name=account.name,
@@ -93,7 +101,13 @@ async def load_demo_data(settings: Settings) -> DemoReport:
                     jurisdiction_level=account.jurisdiction_level,
                     jurisdiction_code=account.jurisdiction_code,
                 )
+                user_ids[account.login] = user.id
                 report.logins.append((account.role.value, account.login, passwords[account.login]))
+            await uow.session.flush()
+            sellers = await load_demo_sellers(uow, settings, user_ids)
+            catalog = await load_demo_catalog(uow, settings, sellers, user_ids)
+            report.created += sellers.households_created + catalog.products_created
+            report.trace_codes = dict(catalog.trace_codes)
             await uow.commit()
     finally:
         await engine.dispose()

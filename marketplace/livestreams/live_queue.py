@@ -46,6 +46,7 @@ from marketplace.livestreams.events import (
 )
 from marketplace.livestreams.models import (
     FAILED_STATUSES,
+    MAX_CODE_LENGTH,
     Comment,
     EntryStatus,
     LiveItem,
@@ -75,6 +76,9 @@ _CODE_LIKE: Final = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,7}[0-9]{1,7})(?![A-
 _NOT_CODES: Final = frozenset({"x", "sl", "kg", "g", "ml", "l", "k", "km", "q", "p"})
 """Letter parts that make a quantity or an address, not a mistyped item code (`x2`, `sl3`,
 `2kg`, `Q7` is a district)."""
+
+MAX_UNKNOWN_CODES: Final = 10
+"""At most this many code-shaped words of one comment are reported as unknown codes."""
 
 _ERROR_STATUS: Final = {
     "sold_out": EntryStatus.SOLD_OUT,
@@ -122,9 +126,11 @@ def unknown_codes(text: str, codes: Sequence[str]) -> list[tuple[str, int]]:
         dict.fromkeys(
             word.upper()
             for word in _CODE_LIKE.findall(text)
-            if word.upper() not in known and word.rstrip("0123456789").lower() not in _NOT_CODES
+            if len(word) <= MAX_CODE_LENGTH
+            and word.upper() not in known
+            and word.rstrip("0123456789").lower() not in _NOT_CODES
         )
-    )
+    )[:MAX_UNKNOWN_CODES]
     if not candidates:
         return []
     extended = parse_comment(text, [*codes, *candidates])

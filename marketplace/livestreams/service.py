@@ -382,12 +382,6 @@ class LivestreamService:
     async def owned_session(self, actor: AuthenticatedUser, session_id: uuid.UUID) -> LiveSession:
         return await self._owned(actor, session_id)
 
-    async def get_session(self, session_id: uuid.UUID) -> LiveSession:
-        live = await self._repo.get_session(session_id)
-        if live is None:
-            raise SessionNotFound()
-        return live
-
     # ---- Items ---------------------------------------------------------------------------
 
     async def pin_item(

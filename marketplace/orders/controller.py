@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.accounts.guards import allow, public
 from marketplace.accounts.identity import AuthenticatedUser
@@ -41,6 +42,24 @@ MAX_PAGE = 100
 SELLER_ROLES = (Role.FARMER, Role.HELPER, Role.COOPERATIVE_MANAGER, Role.ADMIN)
 
 
+CLAIMS = "orders_idempotency_claims"
+
+
+def claim_sessions(resources: Resources) -> async_sessionmaker[AsyncSession]:
+    """Idempotency claims commit on their own at once: with the app's engine, in
+    autocommit (one round trip, no BEGIN/COMMIT); without one (tests), the app's sessions."""
+    if resources.engine is None:
+        return resources.sessionmaker
+    made = resources.extras.get(CLAIMS)
+    if not isinstance(made, async_sessionmaker):
+        made = async_sessionmaker(
+            resources.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+        )
+        resources.extras[CLAIMS] = made
+    return made
+
+
 async def provide_order_service(
     uow: NamedDependency[UnitOfWork], resources: NamedDependency[Resources]
 ) -> OrderService:
@@ -49,7 +68,7 @@ async def provide_order_service(
         resources.settings,
         resources.redis,
         resources.clock,
-        claims=resources.sessionmaker,
+        claims=claim_sessions(resources),
     )
 
 

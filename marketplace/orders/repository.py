@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    LargeBinary,
     TextClause,
     Uuid,
     bindparam,
@@ -26,8 +27,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.sqltypes import NullType
@@ -168,12 +168,15 @@ class StockRepository:
 _INSERTED: dict[str, type[Base]] = {"f": Fulfilment, "l": OrderLine, "h": StockHold}
 
 
+_DIALECT = PGDialect()  # type: ignore[no-untyped-call] # SQLAlchemy leaves it unannotated
+
+
 @functools.cache
 def _insert_order() -> TextClause:
     """One statement for an order of any size: sibling INSERTs in CTEs (their foreign keys
     are checked at the end of the statement), the child rows passed as one array per
     column and unnested, so the SQL text never changes and stays a prepared statement."""
-    preparer = postgresql.dialect().identifier_preparer
+    preparer = _DIALECT.identifier_preparer
     order_columns = list(Order.__table__.columns)
     parts = [
         "o AS (INSERT INTO orders ({}) VALUES ({}))".format(  # noqa: S608 - our own identifiers
@@ -200,7 +203,7 @@ def _array_of(column: Any) -> str:
     column_type: TypeEngine[Any] = column.type
     if isinstance(column_type, NullType):
         column_type = next(iter(column.foreign_keys)).column.type
-    compiled: str = column_type.compile(dialect=postgresql.dialect())
+    compiled: str = column_type.compile(dialect=_DIALECT)
     return compiled + "[]"
 
 
@@ -444,6 +447,35 @@ class FulfilmentRepository:
         return result.scalars().all()
 
 
+# A new key is inserted in flight; a key whose record expired (24 h) or whose request died
+# holding it (lease passed) is taken over; any other existing key is left alone.
+_CLAIM = text(
+    """
+    INSERT INTO idempotency_records AS r
+           (id, scope, key, fingerprint, status, locked_until, expires_at, created_at, updated_at)
+    VALUES (:id, :scope, :key, :fingerprint, 'in_flight', :locked_until, :expires_at, :now, :now)
+    ON CONFLICT (scope, key) DO UPDATE
+       SET id = excluded.id, fingerprint = excluded.fingerprint, status = 'in_flight',
+           locked_until = excluded.locked_until, expires_at = excluded.expires_at,
+           response_status = NULL, response_body = NULL, order_id = NULL,
+           created_at = excluded.created_at, updated_at = excluded.updated_at
+     WHERE r.expires_at < :now OR (r.status = 'in_flight' AND r.locked_until < :now)
+    RETURNING r.id
+    """
+)
+
+
+_COMPLETE = text(
+    """
+    UPDATE idempotency_records
+       SET status = 'completed', response_status = :status_code, response_body = :body,
+           order_id = :order_id, updated_at = :now
+     WHERE id = :id AND status = 'in_flight'
+    RETURNING id
+    """
+).bindparams(bindparam("body", type_=LargeBinary()), bindparam("order_id", type_=Uuid()))
+
+
 class IdempotencyRepository:
     """Claims run in a session of their own (committed at once, so a concurrent request
     sees the claim); completion runs in the caller's session, with the work it records."""
@@ -464,42 +496,17 @@ class IdempotencyRepository:
     ) -> bool:
         """Insert the in-flight marker, or take over a record that expired or whose
         request died holding it. True when this call holds the claim."""
-        statement = (
-            insert(IdempotencyRecord)
-            .values(
-                id=claim_id,
-                scope=scope,
-                key=key,
-                fingerprint=fingerprint,
-                status=IdempotencyStatus.IN_FLIGHT.value,
-                locked_until=locked_until,
-                expires_at=expires_at,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_update(
-                index_elements=[IdempotencyRecord.scope, IdempotencyRecord.key],
-                set_={
-                    "id": claim_id,
-                    "fingerprint": fingerprint,
-                    "status": IdempotencyStatus.IN_FLIGHT.value,
-                    "locked_until": locked_until,
-                    "expires_at": expires_at,
-                    "response_status": None,
-                    "response_body": None,
-                    "order_id": None,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-                where=or_(
-                    IdempotencyRecord.expires_at < now,
-                    (IdempotencyRecord.status == IdempotencyStatus.IN_FLIGHT.value)
-                    & (IdempotencyRecord.locked_until < now),
-                ),
-            )
-            .returning(IdempotencyRecord.id)
-        )
-        return (await self._session.execute(statement)).scalar_one_or_none() is not None
+        statement = _CLAIM
+        params = {
+            "id": claim_id,
+            "scope": scope,
+            "key": key,
+            "fingerprint": fingerprint,
+            "locked_until": locked_until,
+            "expires_at": expires_at,
+            "now": now,
+        }
+        return (await self._session.execute(statement, params)).scalar_one_or_none() is not None
 
     async def find(self, scope: str, key: str) -> StoredAnswer | None:
         row = (
@@ -533,20 +540,16 @@ class IdempotencyRepository:
         """Record the answer; False when the claim was lost (taken over after its lease),
         in which case the caller must not commit its work."""
         result = await self._session.execute(
-            update(IdempotencyRecord)
-            .where(
-                IdempotencyRecord.id == claim_id,
-                IdempotencyRecord.status == IdempotencyStatus.IN_FLIGHT.value,
-            )
-            .values(
-                status=IdempotencyStatus.COMPLETED.value,
-                response_status=status_code,
-                response_body=body,
-                order_id=order_id,
-                updated_at=now,
-            )
+            _COMPLETE,
+            {
+                "id": claim_id,
+                "status_code": status_code,
+                "body": body,
+                "order_id": order_id,
+                "now": now,
+            },
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined] # CursorResult of an UPDATE
+        return result.scalar_one_or_none() is not None
 
     async def abandon(self, claim_id: uuid.UUID) -> None:
         await self._session.execute(

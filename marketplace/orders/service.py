@@ -276,9 +276,13 @@ class OrderService:
             if left is None:
                 state = (await self._stock.read([line.variant_id])).get(line.variant_id)
                 await self._check_stock(line, state)
-                raise PriceChanged(
-                    f"{line.field}.variant_id: the price changed while ordering; order again"
-                )
+                assert state is not None  # noqa: S101 - _check_stock refused a missing one
+                if state.price_amount != line.unit_price_amount:
+                    raise PriceChanged(
+                        f"{line.field}.variant_id: the price changed while ordering; order again"
+                    )
+                # Gone at the take, back by the time we looked: this order still missed it.
+                raise SoldOut(f"{line.field}.variant_id", state.available)
             if left == 0:
                 emptied.append(line.variant_id)
         # Written before the commit: if it failed after all, the mark only sends buyers

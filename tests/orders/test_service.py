@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketplace.accounts.models import Role
-from marketplace.catalog.models import ProductStatus, Variant
+from marketplace.catalog.models import Product, ProductStatus, Variant
 from marketplace.livestreams.models import LiveItem
 from marketplace.orders.errors import (
     ClaimNotFound,
@@ -16,6 +16,7 @@ from marketplace.orders.errors import (
     InvalidOrderField,
     LimitReached,
     OrderNotFound,
+    PriceChanged,
     SoldOut,
     VariantUnavailable,
 )
@@ -463,3 +464,39 @@ async def test_a_comment_order_is_claimed_once_with_its_short_code(
     assert claimed.shipping_phone == "0912345678"
     with pytest.raises(ClaimNotFound):
         await orders.claim(code, buyer=identity(buyer), data=claim)
+
+
+async def test_a_price_change_between_reading_and_taking_refuses_rather_than_misprice(
+    session: AsyncSession, orders: OrderService, uow: UnitOfWork
+) -> None:
+    # The two halves of place_order, with the seller's edit landing in between: the race
+    # a real flash sale can hit in the milliseconds between them.
+    buyer = await create_user(session, role=Role.BUYER)
+    variant = await create_variant(session, price_amount=180_000, available=5)
+    prepared = await orders._prepare(catalog_order(buyer, variant))
+    await session.execute(
+        update(Variant).where(Variant.id == variant.id).values(price_amount=150_000)
+    )
+
+    with pytest.raises(PriceChanged):
+        await orders._take_stock(prepared)
+    await uow.rollback()
+
+    assert await available(session, variant) == 5
+
+
+async def test_a_variant_unlisted_between_reading_and_taking_is_not_sold(
+    session: AsyncSession, orders: OrderService, uow: UnitOfWork
+) -> None:
+    buyer = await create_user(session, role=Role.BUYER)
+    variant = await create_variant(session, available=5)
+    prepared = await orders._prepare(catalog_order(buyer, variant))
+    await session.execute(
+        update(Product).where(Product.id == variant.product_id).values(status="unlisted")
+    )
+
+    with pytest.raises(VariantUnavailable):
+        await orders._take_stock(prepared)
+    await uow.rollback()
+
+    assert await available(session, variant) == 5
