@@ -86,7 +86,7 @@ def test_every_beat_entry_sends_a_task_the_worker_registers(tmp_path: Path) -> N
         "m.app.loader.import_default_modules(); "
         "print(json.dumps({'registered': sorted(m.app.tasks), "
         "'schedule': {k: [v['task'], v['schedule']] "
-        "for k, v in m.app.conf.beat_schedule.items()}}))",
+        "for k, v in m.app.conf.beat_schedule.items()}}, default=str))",
         env={
             "REDIS_URL": UNREACHABLE_REDIS,
             "DATABASE_URL": "postgresql://nobody@unreachable.invalid/nothing",
