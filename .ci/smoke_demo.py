@@ -52,7 +52,7 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env["MARKETPLACE_VAR_DIR"] = var_dir
     started = time.monotonic()
-    proc = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603
+    proc = subprocess.Popen(command, env=env, start_new_session=True)
     try:
         ready = False
         while time.monotonic() - started < 120:
@@ -92,7 +92,9 @@ def main() -> int:
                 leftovers.append(postmaster)
         if leftovers:
             print(f"orphans left behind: {leftovers}")
-            subprocess.run(["ps", "-o", "pid,args", "-p", ",".join(map(str, leftovers))], check=False)
+            subprocess.run(
+                ["ps", "-o", "pid,args", "-p", ",".join(map(str, leftovers))], check=False
+            )
             return 1
         return 0
     finally:

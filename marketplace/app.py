@@ -13,12 +13,12 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
@@ -27,10 +27,10 @@ from redis.asyncio import Redis
 from marketplace.accounts.auth import BearerAuthenticationMiddleware, provide_current_user
 from marketplace.accounts.controller import AdminUserController, AuthController
 from marketplace.accounts.guards import public
-from marketplace.db import create_engine, create_sessionmaker
-from marketplace.errors import EXCEPTION_HANDLERS
 from marketplace.catalog.controller import CATALOG_CONTROLLERS
 from marketplace.catalog.storage import catalog_extras
+from marketplace.db import create_engine, create_sessionmaker
+from marketplace.errors import EXCEPTION_HANDLERS
 from marketplace.geo.controller import GeoController
 from marketplace.health import HealthController
 from marketplace.impact.controller import ImpactReportController, PublicImpactController

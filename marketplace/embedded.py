@@ -60,7 +60,9 @@ class EmbeddedPostgres:
             raise EmbeddedServiceError(
                 f"embedded PostgreSQL did not start ({exc}); see {log}"
             ) from exc
-        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+        exists = self._server.psql(
+            f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';"  # noqa: S608 - constant
+        )
         if "(1 row)" not in exists:
             self._server.psql(f'CREATE DATABASE "{DATABASE_NAME}";')
 
@@ -108,7 +110,10 @@ class EmbeddedRedis:
             "--daemonize", "no",
         ]  # fmt: skip
         self._process = subprocess.Popen(  # noqa: S603 - fixed argv, our own binary path
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl only, before threads
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -46,4 +47,4 @@ def test_revision_files_have_dated_names() -> None:
     names = [p.name for p in (MIGRATIONS_DIR / "versions").glob("*.py")]
     assert names, "no migrations"
     for name in names:
-        assert name[:4].isdigit() and name[4] == "_" and name[10] == "_", name
+        assert re.match(r"^\d{4}_\d{2}_\d{2}_\d{4}-\w+\.py$", name), name

@@ -17,7 +17,8 @@ def test_embedded_mode_generates_secrets_once_and_keeps_them(tmp_path: Path) -> 
     first = Settings.from_env(env)
     second = Settings.from_env(env)
     assert first.mode is Mode.EMBEDDED
-    assert first.security.secret_key and first.security.pii_hmac_key
+    assert first.security.secret_key
+    assert first.security.pii_hmac_key
     assert first.security == second.security
     stored = json.loads((tmp_path / "secrets.json").read_text())
     assert stored["secret_key"] == first.security.secret_key
@@ -94,9 +95,14 @@ def test_importing_every_module_reads_no_environment_and_connects_to_nothing(
         "REDIS_URL": "redis://203.0.113.1:1/0",
         "PYTHONPATH": str(Path.cwd()),
     }
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=60, check=False,
+    result = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     # nothing was created in the working directory (no var/, no secrets) by importing

@@ -294,15 +294,9 @@ class ReportService:
         month_to: str | None,
     ) -> AreaSummaryRead:
         months = self.month_range(month_from, month_to)
-        # One look-up gives the province (404 if unknown) and its communes' names.
-        communes = await self._geo.list_communes(province_code)
-        if communes:
-            code, name = communes[0].province_code, communes[0].province_name
-        else:
-            province = await self._geo.get_province(province_code)
-            code, name = province.code, province.name
+        province = await self._geo.get_province(province_code)
+        code, name = province.code, province.name
         ensure_jurisdiction(user, commune_code=None, province_code=code)
-        names = {c.code: c.name for c in communes}
         totals = await self._repo.commune_totals(
             self.admin_version, code, months.first, months.last
         )
@@ -318,7 +312,6 @@ class ReportService:
             communes=[
                 CommuneTotalRead(
                     commune_code=t.code,
-                    commune_name=names.get(t.code, t.code),
                     households_selling_months=int(t.households_selling or 0),
                     revenue_amount=int(t.revenue_amount or 0),
                     revenue_poor=int(t.revenue_poor or 0),

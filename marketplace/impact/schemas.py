@@ -34,8 +34,10 @@ class AreaMonthRead(msgspec.Struct, frozen=True):
 
 
 class CommuneTotalRead(msgspec.Struct, frozen=True):
+    """A commune's figures over the range; its name is in /api/geo (public, cacheable), so
+    a province summary does not load every commune of the province on each request."""
+
     commune_code: str
-    commune_name: str
     households_selling_months: int
     """Household-months with sales over the range (a household selling 3 months counts 3)."""
     revenue_amount: int

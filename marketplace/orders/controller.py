@@ -11,12 +11,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.accounts.guards import allow, public
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import Role
 from marketplace.orders.models import OrderStatus
+from marketplace.orders.placement import claim_sessions
 from marketplace.orders.schemas import (
     ClaimCreate,
     ClaimPreviewRead,
@@ -40,24 +40,6 @@ from marketplace.unit_of_work import UnitOfWork
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
 MAX_PAGE = 100
 SELLER_ROLES = (Role.FARMER, Role.HELPER, Role.COOPERATIVE_MANAGER, Role.ADMIN)
-
-
-CLAIMS = "orders_idempotency_claims"
-
-
-def claim_sessions(resources: Resources) -> async_sessionmaker[AsyncSession]:
-    """Idempotency claims commit on their own at once: with the app's engine, in
-    autocommit (one round trip, no BEGIN/COMMIT); without one (tests), the app's sessions."""
-    if resources.engine is None:
-        return resources.sessionmaker
-    made = resources.extras.get(CLAIMS)
-    if not isinstance(made, async_sessionmaker):
-        made = async_sessionmaker(
-            resources.engine.execution_options(isolation_level="AUTOCOMMIT"),
-            expire_on_commit=False,
-        )
-        resources.extras[CLAIMS] = made
-    return made
 
 
 async def provide_order_service(

@@ -30,7 +30,7 @@ from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.money import parse_vnd
 from marketplace.orders.errors import IllegalTransition
 from marketplace.orders.models import AWAITING_PAYMENT, Order, OrderStatus, PaymentMethod
-from marketplace.orders.service import PAYMENT_CODE_ALPHABET, PAYMENT_CODE_PREFIX
+from marketplace.orders.placement import PAYMENT_CODE_ALPHABET, PAYMENT_CODE_PREFIX
 from marketplace.payments.csv_import import csv_rows
 from marketplace.payments.errors import (
     AlreadyResolved,

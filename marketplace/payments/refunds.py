@@ -13,7 +13,7 @@ import uuid
 
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.orders.models import PaymentMethod
-from marketplace.orders.service import check_idempotency_key
+from marketplace.orders.placement import check_idempotency_key
 from marketplace.payments.errors import NothingToRefund
 from marketplace.payments.gateway import StripeGateway
 from marketplace.payments.models import Refund, RefundStatus

@@ -649,9 +649,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_seller_notices")),
-        sa.UniqueConstraint(
-            "kind", "subject_id", name=op.f("uq_seller_notices_kind_subject_id")
-        ),
+        sa.UniqueConstraint("kind", "subject_id", name=op.f("uq_seller_notices_kind_subject_id")),
     )
     op.create_index(
         "ix_seller_notices_cooperative",
@@ -660,7 +658,10 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
-        "ix_seller_notices_household", "seller_notices", ["household_id", "created_at"], unique=False
+        "ix_seller_notices_household",
+        "seller_notices",
+        ["household_id", "created_at"],
+        unique=False,
     )
     # ### end Alembic commands ###
 

@@ -16,8 +16,8 @@ from marketplace.accounts.models import Role
 from marketplace.catalog.models import Variant
 from marketplace.db import utcnow
 from marketplace.orders.models import IdempotencyRecord, Order
+from marketplace.orders.placement import request_fingerprint
 from marketplace.orders.schemas import OrderCreate
-from marketplace.orders.service import request_fingerprint
 from tests.accounts.factories import auth_headers, create_user
 from tests.orders.factories import create_variant, order_body
 

@@ -21,12 +21,9 @@ from marketplace.orders.errors import (
     VariantUnavailable,
 )
 from marketplace.orders.models import Fulfilment, OrderLine, OrderStatus, PaymentMethod, StockHold
+from marketplace.orders.placement import PAYMENT_CODE_ALPHABET, sold_out_key
 from marketplace.orders.schemas import ClaimCreate, LineRequest, PlaceOrder, ShippingCreate
-from marketplace.orders.service import (
-    PAYMENT_CODE_ALPHABET,
-    OrderService,
-    sold_out_key,
-)
+from marketplace.orders.service import OrderService
 from marketplace.unit_of_work import UnitOfWork
 from tests.accounts.factories import create_user
 from tests.orders.conftest import MovableClock
@@ -473,13 +470,13 @@ async def test_a_price_change_between_reading_and_taking_refuses_rather_than_mis
     # a real flash sale can hit in the milliseconds between them.
     buyer = await create_user(session, role=Role.BUYER)
     variant = await create_variant(session, price_amount=180_000, available=5)
-    prepared = await orders._prepare(catalog_order(buyer, variant))
+    prepared = await orders.placement.prepare(catalog_order(buyer, variant))
     await session.execute(
         update(Variant).where(Variant.id == variant.id).values(price_amount=150_000)
     )
 
     with pytest.raises(PriceChanged):
-        await orders._take_stock(prepared)
+        await orders.placement.take_stock(prepared)
     await uow.rollback()
 
     assert await available(session, variant) == 5
@@ -490,13 +487,13 @@ async def test_a_variant_unlisted_between_reading_and_taking_is_not_sold(
 ) -> None:
     buyer = await create_user(session, role=Role.BUYER)
     variant = await create_variant(session, available=5)
-    prepared = await orders._prepare(catalog_order(buyer, variant))
+    prepared = await orders.placement.prepare(catalog_order(buyer, variant))
     await session.execute(
         update(Product).where(Product.id == variant.product_id).values(status="unlisted")
     )
 
     with pytest.raises(VariantUnavailable):
-        await orders._take_stock(prepared)
+        await orders.placement.take_stock(prepared)
     await uow.rollback()
 
     assert await available(session, variant) == 5
