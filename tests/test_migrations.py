@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from marketplace.health import migration_heads, pending_migrations
 from marketplace.model_registry import load_all_models
+from marketplace.schema import alembic_config
+from tests.conftest import in_thread
+from tests.support.services import ServiceUrls
 
 
 def _diff(sync_conn: Connection) -> list[Any]:
@@ -48,3 +55,32 @@ def test_revision_files_have_dated_names() -> None:
     assert names, "no migrations"
     for name in names:
         assert re.match(r"^\d{4}_\d{2}_\d{2}_\d{4}-\w+\.py$", name), name
+
+
+def test_history_has_a_single_head() -> None:
+    """Parallel branches must be merged before they land, so `upgrade head` is unambiguous."""
+    assert len(migration_heads()) == 1
+
+
+def test_every_migration_downgrades_to_base_and_upgrades_again(
+    service_urls: ServiceUrls,
+) -> None:
+    """Run in a scratch database of its own; the shared test database stays at head."""
+    admin_url = make_url(service_urls.admin_database_url)
+    name = f"mp_updown_{uuid.uuid4().hex[:8]}"
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+
+    async def admin(statement: str) -> None:
+        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+        await engine.dispose()
+
+    in_thread(lambda: asyncio.run(admin(f'CREATE DATABASE "{name}"')))
+    try:
+        config = alembic_config(url)
+        in_thread(lambda: command.upgrade(config, "head"))
+        in_thread(lambda: command.downgrade(config, "base"))
+        in_thread(lambda: command.upgrade(config, "head"))
+    finally:
+        in_thread(lambda: asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))

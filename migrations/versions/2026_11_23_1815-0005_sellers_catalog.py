@@ -1,7 +1,7 @@
 """sellers and catalog
 
 Revision ID: 0005_sellers_catalog
-Revises: 0002_accounts
+Revises: 0002_accounts, 0003_geo
 Create Date: 2026-11-23 18:15:51.002916
 """
 
@@ -12,9 +12,9 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0005_sellers_catalog"
-down_revision: str | Sequence[str] | None = "0002_accounts"
+down_revision: str | Sequence[str] | None = ("0002_accounts", "0003_geo")
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = "0003_geo"
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
