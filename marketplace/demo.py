@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.service import AccountService
+from marketplace.catalog.certificates import VIETNAM
 from marketplace.catalog.demo import load_demo_catalog
 from marketplace.db import create_engine, create_sessionmaker
 from marketplace.jobs import NullSender
+from marketplace.livestreams.demo import DemoLivestreamReport, load_demo_livestreams
 from marketplace.sellers.demo import load_demo_sellers
 from marketplace.settings import Settings
 from marketplace.unit_of_work import UnitOfWork
@@ -54,6 +57,7 @@ class DemoReport:
     logins: list[tuple[str, str, str]] = field(default_factory=list)
     created: int = 0
     trace_codes: dict[str, str] = field(default_factory=dict)
+    livestream: DemoLivestreamReport | None = None
 
     def render(self) -> str:
         width = max((len(login) for _, login, _ in self.logins), default=10)
@@ -62,6 +66,10 @@ class DemoReport:
         if self.trace_codes:
             lines.append("Trace codes (open /trace/<code>):")
             lines += [f"  {code}  {name}" for name, code in self.trace_codes.items()]
+        if self.livestream is not None:
+            live = self.livestream
+            start = live.scheduled_start_at.astimezone(VIETNAM).strftime("%Y-%m-%d %H:%M")
+            lines.append(f"Livestream: {live.title}, {start} (giờ Việt Nam), id {live.session_id}")
         return "\n".join(lines)
 
 
@@ -87,30 +95,43 @@ async def load_demo_data(settings: Settings) -> DemoReport:
     """Create what is missing; existing rows are left as they are (safe to run every start)."""
     passwords = demo_passwords(settings.var_dir)
     engine = create_engine(settings.database)
-    report = DemoReport()
     try:
         async with UnitOfWork(create_sessionmaker(engine), NullSender()) as uow:
-            accounts = AccountService.for_cli(uow, settings)
-            user_ids: dict[str, uuid.UUID] = {}
-            for account in DEMO_ACCOUNTS:
-                user = await accounts.ensure_demo_user(
-                    login=account.login,
-                    password=passwords[account.login],
-                    display_name=account.name,
-                    role=account.role,
-                    jurisdiction_level=account.jurisdiction_level,
-                    jurisdiction_code=account.jurisdiction_code,
-                )
-                user_ids[account.login] = user.id
-                report.logins.append((account.role.value, account.login, passwords[account.login]))
-            await uow.session.flush()
-            sellers = await load_demo_sellers(uow, settings, user_ids)
-            catalog = await load_demo_catalog(uow, settings, sellers, user_ids)
-            report.created += sellers.households_created + catalog.products_created
-            report.trace_codes = dict(catalog.trace_codes)
+            report = await seed_demo(uow, settings, passwords)
             await uow.commit()
     finally:
         await engine.dispose()
+    return report
+
+
+async def seed_demo(
+    uow: UnitOfWork, settings: Settings, passwords: Mapping[str, str]
+) -> DemoReport:
+    """Accounts, sellers, catalog and livestream in one unit of work, each domain through its
+    own services; `passwords` holds one per demo login (used only for a new account). The
+    caller commits."""
+    accounts = AccountService.for_cli(uow, settings)
+    report = DemoReport()
+    user_ids: dict[str, uuid.UUID] = {}
+    for account in DEMO_ACCOUNTS:
+        user = await accounts.ensure_demo_user(
+            login=account.login,
+            password=passwords[account.login],
+            display_name=account.name,
+            role=account.role,
+            jurisdiction_level=account.jurisdiction_level,
+            jurisdiction_code=account.jurisdiction_code,
+        )
+        user_ids[account.login] = user.id
+        report.logins.append((account.role.value, account.login, passwords[account.login]))
+    await uow.session.flush()
+    sellers = await load_demo_sellers(uow, settings, user_ids)
+    catalog = await load_demo_catalog(uow, settings, sellers, user_ids)
+    livestream = await load_demo_livestreams(uow, settings, sellers, catalog, user_ids)
+    report.created += sellers.households_created + catalog.products_created
+    report.created += int(livestream.created)
+    report.trace_codes = dict(catalog.trace_codes)
+    report.livestream = livestream
     return report
 
 

@@ -233,6 +233,9 @@ async def load_demo_catalog(
         found = existing.get((demo.seller, demo.seed.name))
         if found is not None:
             report.products[demo.seed.name] = found
+            view = await catalog.owner_view(admin, found)
+            if view.lots:
+                report.trace_codes[demo.seed.name] = view.lots[0].trace_code
             continue
         household_id, cooperative_id = _seller_ids(demo.seller, sellers)
         variants = COM_VARIANTS if demo.seed.category is Category.PROCESSED else FRUIT_VARIANTS
