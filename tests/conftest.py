@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -39,13 +37,9 @@ from marketplace.settings import (
 from marketplace.unit_of_work import UnitOfWork
 from tests.support.jobs import RecordingSender
 from tests.support.services import ServiceUrls, resolve_service_urls, stop_embedded
+from tests.support.threads import in_thread
 
 RUN_ID = uuid.uuid4().hex[:8]
-
-
-def in_thread(fn: Callable[[], Any]) -> Any:
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(fn).result()
 
 
 def _worker_index(worker_id: str) -> int:

@@ -18,8 +18,8 @@ from sqlalchemy.pool import NullPool
 from marketplace.health import migration_heads, pending_migrations
 from marketplace.model_registry import load_all_models
 from marketplace.schema import alembic_config
-from tests.conftest import in_thread
 from tests.support.services import ServiceUrls
+from tests.support.threads import in_thread
 
 
 def _diff(sync_conn: Connection) -> list[Any]:
