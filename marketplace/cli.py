@@ -247,6 +247,8 @@ def banner(base: str, elapsed: float, demo_logins: str) -> str:
             f"Marketplace is ready in {elapsed:.1f}s",
             f"  API:          {base}/api",
             f"  API docs:     {base}/schema  (Swagger: {base}/schema/swagger)",
+            f"  Dashboard:    {base}/impact/dashboard  (officials; public: "
+            f"{base}/impact/public/provinces/46)",
             f"  Health:       {base}/ready",
             f"  Metrics:      {base}/metrics",
             "",
