@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import Role
 from marketplace.db import utcnow
-from marketplace.errors import PermissionDenied
+from marketplace.errors import ValidationFailed
 from marketplace.livestreams.service import LivestreamService
 from marketplace.orders.errors import (
     ClaimNotFound,
@@ -350,7 +350,10 @@ class OrderService:
             if own is not None:
                 households.append(own.id)
         else:
-            raise PermissionDenied("name the household_id or cooperative_id you act for")
+            # Not a refusal: the role may list fulfilments, it has only not said for whom.
+            raise ValidationFailed.for_field(
+                "household_id", "name the household_id or cooperative_id you act for"
+            )
         rows = await self._fulfilments.page_for_sellers(
             household_ids=households,
             cooperative_ids=cooperatives,
