@@ -30,7 +30,7 @@ from marketplace.accounts.guards import public
 from marketplace.catalog.controller import CATALOG_CONTROLLERS
 from marketplace.catalog.storage import catalog_extras
 from marketplace.db import create_engine, create_sessionmaker
-from marketplace.errors import EXCEPTION_HANDLERS
+from marketplace.errors import EXCEPTION_HANDLERS, document_problem_responses
 from marketplace.geo.controller import GeoController
 from marketplace.health import HealthController
 from marketplace.impact.controller import ImpactReportController, PublicImpactController
@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
                 await engine.dispose()
 
     prometheus = PrometheusConfig(app_name="marketplace", group_path=True, prefix="marketplace")
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers(),
         # Livestream events over Redis pub/sub, so every API instance serves every session.
         plugins=[
@@ -190,3 +190,5 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         cors_config=CORSConfig(allow_origins=[]),
         debug=False,
     )
+    document_problem_responses(app)
+    return app

@@ -19,6 +19,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from marketplace.settings import DatabaseSettings
 
+# PostgreSQL's bigint (OFFSET, sequence numbers): a query parameter bounded by it is refused as
+# bad input instead of overflowing the driver.
+BIGINT_MAX = 2**63 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import msgspec
 import structlog
-from litestar import MediaType, Request, Response
+from litestar import Litestar, MediaType, Request, Response
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -20,6 +21,8 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.openapi import ResponseSpec
+from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from marketplace.observability import current_request_id
@@ -245,6 +248,48 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     )
 
 
+class ProblemFieldError(msgspec.Struct):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    """The documented shape of every error body, so clients (and the contract fuzz) can rely
+    on `code` whatever the operation; some problems add keys of their own (`retry_after`)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    errors: list[ProblemFieldError] | None = None
+    request_id: str | None = None
+
+
+# What any operation may answer besides its success: bad or unauthorised input, missing or
+# conflicting objects, limits, and an unavailable dependency. 500 stays undocumented: a bug.
+DOCUMENTED_ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429, 502, 503)
+PROBLEM_RESPONSES = {
+    status: ResponseSpec(
+        data_container=Problem,
+        media_type=PROBLEM_JSON,
+        description="A problem (RFC 9457)",
+        generate_examples=False,
+    )
+    for status in DOCUMENTED_ERROR_STATUSES
+}
+
+
+def document_problem_responses(app: Litestar) -> None:
+    """Every operation documents the problem+json errors instead of Litestar's default 400
+    body, which the handlers above never send; a handler's own `responses` win."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                handler.responses = {**PROBLEM_RESPONSES, **(handler.responses or {})}
+
+
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     MarketplaceError: handle_marketplace_error,
     ValidationException: handle_validation_error,
@@ -255,6 +300,7 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
 __all__ = [
     "EXCEPTION_HANDLERS",
     "PROBLEM_JSON",
+    "PROBLEM_RESPONSES",
     "Conflict",
     "FieldError",
     "MarketplaceError",
@@ -262,8 +308,10 @@ __all__ = [
     "NotAuthenticated",
     "NotFound",
     "PermissionDenied",
+    "Problem",
     "RateLimited",
     "ServiceUnavailable",
     "ValidationFailed",
+    "document_problem_responses",
     "problem",
 ]

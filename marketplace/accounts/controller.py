@@ -23,6 +23,7 @@ from marketplace.accounts.schemas import (
     user_read,
 )
 from marketplace.accounts.service import MAX_PAGE, AccountService
+from marketplace.db import BIGINT_MAX
 from marketplace.resources import Resources
 from marketplace.unit_of_work import UnitOfWork
 
@@ -133,7 +134,7 @@ class AdminUserController(Controller):
         self,
         accounts: NamedDependency[AccountService],
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=BIGINT_MAX)] = 0,
         role: FromQuery[Role | None] = None,
     ) -> UserPage:
         users, total = await accounts.list_users(limit=limit, offset=offset, role=role)

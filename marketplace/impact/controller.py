@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from marketplace.accounts.guards import allow, public
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import Role
+from marketplace.db import BIGINT_MAX
 from marketplace.impact.exports import ExportService, storage_from
 from marketplace.impact.figures import BPS
 from marketplace.impact.models import IncomeShare, StatusGroup
@@ -90,7 +91,7 @@ class ImpactReportController(Controller):
         month_from: MonthParam = None,
         month_to: MonthParam = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=BIGINT_MAX)] = 0,
     ) -> HouseholdUpliftPage:
         return await reports.household_list(
             current_user,

@@ -28,6 +28,7 @@ from marketplace.accounts.controller import BEARER
 from marketplace.accounts.guards import allow, authenticated, public
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import Role
+from marketplace.db import BIGINT_MAX
 from marketplace.errors import MarketplaceError
 from marketplace.livestreams.compliance import ComplianceService
 from marketplace.livestreams.events import Audience, LiveChannels, live_events
@@ -94,7 +95,7 @@ from marketplace.resources import Resources
 from marketplace.unit_of_work import UnitOfWork
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
-Offset = Annotated[int, QueryParameter(ge=0)]
+Offset = Annotated[int, QueryParameter(ge=0, le=BIGINT_MAX)]
 ConnectorToken = Annotated[str | None, HeaderParameter(name="X-Connector-Token", required=False)]
 LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID", required=False)]
 
@@ -205,7 +206,7 @@ class LivestreamController(Controller):
         self,
         session_id: FromPath[uuid.UUID],
         live_queue: NamedDependency[LiveQueue],
-        after: Annotated[int, QueryParameter(ge=0)] = 0,
+        after: Annotated[int, QueryParameter(ge=0, le=BIGINT_MAX)] = 0,
         limit: Limit = 50,
     ) -> CommentPage:
         rows = await live_queue.feed(session_id, after_seq=after, limit=limit)

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_200_OK
 from marketplace.accounts.guards import allow, public
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import Role
+from marketplace.db import BIGINT_MAX
 from marketplace.orders.models import OrderStatus
 from marketplace.orders.placement import claim_sessions
 from marketplace.orders.schemas import (
@@ -101,7 +102,7 @@ class OrderController(Controller):
         current_user: NamedDependency[AuthenticatedUser],
         orders: NamedDependency[OrderService],
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=BIGINT_MAX)] = 0,
     ) -> OrderPage:
         found = await orders.list_orders(current_user, limit=limit, offset=offset)
         return OrderPage(items=[order_summary(o) for o in found], limit=limit, offset=offset)
@@ -204,7 +205,7 @@ class FulfilmentController(Controller):
         household_id: FromQuery[uuid.UUID | None] = None,
         cooperative_id: FromQuery[uuid.UUID | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=BIGINT_MAX)] = 0,
     ) -> SellerFulfilmentPage:
         rows, lines = await orders.seller_fulfilments(
             current_user,

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_200_OK
 from marketplace.accounts.guards import allow, public
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import Role
+from marketplace.db import BIGINT_MAX
 from marketplace.payments.bank import SIGNATURE_HEADER, TIMESTAMP_HEADER, BankService
 from marketplace.payments.cards import CardService
 from marketplace.payments.cod import CodService
@@ -163,7 +164,7 @@ class AdminPaymentController(Controller):
         payments: NamedDependency[PaymentService],
         status: FromQuery[BankTransactionStatus] = BankTransactionStatus.UNMATCHED,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=BIGINT_MAX)] = 0,
     ) -> BankTransactionPage:
         rows = await BankService(payments).transactions(status=status, limit=limit, offset=offset)
         return BankTransactionPage(
@@ -196,7 +197,7 @@ class AdminPaymentController(Controller):
         self,
         payments: NamedDependency[PaymentService],
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=BIGINT_MAX)] = 0,
     ) -> RemittancePage:
         rows = await CodService(payments).shortfalls(limit=limit, offset=offset)
         return RemittancePage(items=[remittance_read(r) for r in rows], limit=limit, offset=offset)
@@ -259,7 +260,7 @@ class LedgerController(Controller):
         household_id: FromQuery[uuid.UUID | None] = None,
         cooperative_id: FromQuery[uuid.UUID | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=BIGINT_MAX)] = 0,
     ) -> LedgerRead:
         page = await payments.ledger(
             current_user,

@@ -61,6 +61,9 @@ OnQuery = Annotated[
     QueryParameter(description="The day (Vietnam calendar); today when left out."),
 ]
 PageLimit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
+# Administrative codes are digits; anything else (a NUL byte among them) is bad input, not a
+# string for PostgreSQL to choke on.
+AdminCode = QueryParameter(max_length=10, pattern=r"^[0-9]{1,10}$")
 
 
 async def provide_sellers(
@@ -111,7 +114,7 @@ class HouseholdController(Controller):
         sellers: NamedDependency[SellersService],
         on: OnQuery = None,
         status: FromQuery[PovertyStatus | None] = None,
-        commune_code: Annotated[str | None, QueryParameter(max_length=10)] = None,
+        commune_code: Annotated[str | None, AdminCode] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
         limit: PageLimit = 50,
     ) -> HouseholdPage:
@@ -280,8 +283,8 @@ class CooperativeController(Controller):
     async def list_cooperatives(
         self,
         cooperatives: NamedDependency[CooperativeService],
-        province_code: Annotated[str | None, QueryParameter(max_length=10)] = None,
-        commune_code: Annotated[str | None, QueryParameter(max_length=10)] = None,
+        province_code: Annotated[str | None, AdminCode] = None,
+        commune_code: Annotated[str | None, AdminCode] = None,
         limit: PageLimit = 50,
     ) -> list[CooperativeRead]:
         return await cooperatives.list_cooperatives(
