@@ -8,22 +8,27 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import uvicorn
 from litestar import Litestar
+from redis.asyncio import Redis
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.accounts.models import JurisdictionLevel, Role
+from marketplace.app import create_app
 from marketplace.impact.models import AreaMonth
 from marketplace.impact.service import ImpactService
 from marketplace.sellers.models import PovertyStatus
+from marketplace.settings import Settings
 from tests.accounts.factories import DEFAULT_PASSWORD, create_user
 from tests.impact.factories import create_product, household_line, settled
 from tests.sellers.factories import HUONG_THUY, HUONG_TRA, add_review, create_household
+from tests.support.jobs import RecordingSender
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -54,11 +59,32 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-async def server(app: Litestar) -> AsyncIterator[str]:
+def browser_app(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    job_sender: RecordingSender,
+) -> Litestar:
+    """The browser logs in from 127.0.0.1 like every in-process test client of this xdist
+    worker; a per-IP login limit of its own keeps their failed logins from locking it out."""
+    security = replace(settings.security, login_attempts_per_ip=100_000)
+    return create_app(
+        settings.with_overrides(security=security),
+        sessionmaker=sessionmaker,
+        redis=redis,
+        job_sender=job_sender,
+        skip_logging_setup=True,
+    )
+
+
+@pytest.fixture
+async def server(browser_app: Litestar) -> AsyncIterator[str]:
     """The app served over real HTTP on this test's loop, so it reads the test's (rolled
     back) transaction; the browser's requests arrive one page at a time."""
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        browser_app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
     instance = uvicorn.Server(config)
     task = asyncio.create_task(instance.serve())
     while not instance.started:  # noqa: ASYNC110 - uvicorn offers no start-up event
