@@ -142,6 +142,7 @@ def _mask(months: list[int]) -> int:
 async def seed(dsn: str, products: int, rng: random.Random) -> dict[str, Any]:  # noqa: PLR0915 - one linear script
     from marketplace.catalog.models import Category  # noqa: PLC0415
     from marketplace.catalog.service import new_trace_code, search_text  # noqa: PLC0415
+    from marketplace.text import fold  # noqa: PLC0415
 
     conn = await asyncpg.connect(dsn)
     now = datetime.now(UTC)
@@ -222,8 +223,8 @@ async def seed(dsn: str, products: int, rng: random.Random) -> dict[str, Any]:  
         product_rows.append(
             (pid, "cooperative" if is_coop else "household", hid, cid, name, description,
              category, region, _mask(months), province, commune, "2025-07", status,
-             search_text(name, region, Category(category), description), min(box, crate),
-             created, created)
+             search_text(name, region, Category(category), description), fold(name),
+             min(box, crate), created, created)
         )  # fmt: skip
         variant_rows += [
             (uuid.uuid4(), pid, "hộp 2 kg", box, rng.randint(0, 200), 2000, True, created,
@@ -260,7 +261,8 @@ async def seed(dsn: str, products: int, rng: random.Random) -> dict[str, Any]:  
         ("products", product_rows,
          ["id", "seller_kind", "household_id", "cooperative_id", "name", "description",
           "category", "region", "season_mask", "province_code", "commune_code", "admin_version",
-          "status", "search_text", "min_price_amount", "created_at", "updated_at"]),
+          "status", "search_text", "search_name", "min_price_amount", "created_at",
+          "updated_at"]),
         ("variants", variant_rows,
          ["id", "product_id", "label", "price_amount", "available", "weight_grams", "is_active",
           "created_at", "updated_at"]),

@@ -314,8 +314,11 @@ async def build_aggregates(sqlalchemy_url: str) -> float:
     return elapsed
 
 
-async def officials(sqlalchemy_url: str, province: str, commune: str) -> dict[str, str]:
-    """A province official and a commune official, with tokens issued by the real service."""
+async def officials(
+    sqlalchemy_url: str, communes: dict[str, list[tuple[str, str]]]
+) -> dict[str, list[tuple[str, str]]]:
+    """An official of each province and of each commune (code, token), tokens issued by the
+    real service; the first of each list is province 92's and its first commune's."""
     from marketplace.accounts.models import JurisdictionLevel, Role, User  # noqa: PLC0415
     from marketplace.accounts.service import AccountService  # noqa: PLC0415
     from marketplace.db import create_engine, create_sessionmaker  # noqa: PLC0415
@@ -324,16 +327,16 @@ async def officials(sqlalchemy_url: str, province: str, commune: str) -> dict[st
 
     settings = _settings(sqlalchemy_url)
     engine = create_engine(settings.database)
-    tokens = {}
+    places = [("province", JurisdictionLevel.PROVINCE, p) for p in PROVINCES] + [
+        ("commune", JurisdictionLevel.COMMUNE, code) for p in PROVINCES for code, _ in communes[p]
+    ]
+    tokens: dict[str, list[tuple[str, str]]] = {"province": [], "commune": []}
     async with UnitOfWork(create_sessionmaker(engine), NullSender()) as uow:
         service = AccountService(uow, settings, None)
-        for name, level, code in (
-            ("province", JurisdictionLevel.PROVINCE, province),
-            ("commune", JurisdictionLevel.COMMUNE, commune),
-        ):
+        for name, level, code in places:
             user = User(
-                login=f"{name}.{uuid.uuid4().hex[:8]}@bench.vn",
-                display_name=f"Cán bộ {name}",
+                login=f"{name}.{code}.{uuid.uuid4().hex[:8]}@bench.vn",
+                display_name=f"Cán bộ {name} {code}",
                 role=Role.OFFICIAL,
                 password_hash=UNUSABLE_PASSWORD_HASH,
                 jurisdiction_level=level,
@@ -342,7 +345,7 @@ async def officials(sqlalchemy_url: str, province: str, commune: str) -> dict[st
             )
             uow.session.add(user)
             await uow.session.flush()
-            tokens[name] = (await service.issue_token(user, ip=None)).token
+            tokens[name].append((code, (await service.issue_token(user, ip=None)).token))
         await uow.commit()
     await engine.dispose()
     return tokens
@@ -440,33 +443,77 @@ async def record_events(
 
 
 async def load(
-    base: str, path: str, token: str, seconds: float, connections: int
+    base: str,
+    requests: list[tuple[str, str]],
+    *,
+    seconds: float,
+    connections: int,
+    client_kind: str,
+    seed: int,
 ) -> dict[str, Any]:
-    """Closed loop: `connections` clients each sending the next request when one answers."""
+    """Closed loop: `connections` clients each sending the next request when one answers,
+    each request drawn at random from `requests` (path, token)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    rng = random.Random(seed)
+    get = await _client(base, connections, client_kind)
+    try:
+        for path, token in requests[:3]:  # connections opened and plans cached, as a server's
+            await get(path, token)
+        deadline = time.perf_counter() + seconds
 
         async def one() -> None:
             while time.perf_counter() < deadline:
+                path, token = requests[rng.randrange(len(requests))]
                 started = time.perf_counter()
-                response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+                status = await get(path, token)
                 latencies.append((time.perf_counter() - started) * 1000)
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                statuses[status] = statuses.get(status, 0) + 1
 
-        for _ in range(3):  # connections opened and the first plans cached, as a server would be
-            await client.get(path, headers={"Authorization": f"Bearer {token}"})
+        started = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await get.close()
     return {
         "requests": len(latencies),
-        "per_s": round(len(latencies) / seconds, 1),
+        "per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": round(_percentile(latencies, 0.50), 2),
         "p99_ms": round(_percentile(latencies, 0.99), 2),
         "max_ms": round(max(latencies), 2),
         "statuses": statuses,
     }
+
+
+async def _client(base: str, connections: int, kind: str) -> Any:
+    """`await get(path, token)` -> status, the whole body read. aiohttp costs the load
+    generator about a third of httpx's CPU per request, CPU the server shares on 2 cores;
+    `--client httpx` repeats the earlier runs' client."""
+    if kind == "httpx":
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        hx = httpx.AsyncClient(base_url=base, limits=limits, timeout=30)
+
+        async def get_httpx(path: str, token: str) -> int:
+            response = await hx.get(path, headers={"Authorization": f"Bearer {token}"})
+            return response.status_code
+
+        get_httpx.close = hx.aclose  # type: ignore[attr-defined]
+        return get_httpx
+    import aiohttp  # noqa: PLC0415 - dev group, only the load generator needs it
+
+    session = aiohttp.ClientSession(
+        base_url=base,
+        connector=aiohttp.TCPConnector(limit=connections),
+        timeout=aiohttp.ClientTimeout(total=30),
+    )
+
+    async def get_aiohttp(path: str, token: str) -> int:
+        async with session.get(path, headers={"Authorization": f"Bearer {token}"}) as response:
+            await response.read()
+            return response.status
+
+    get_aiohttp.close = session.close  # type: ignore[attr-defined]
+    return get_aiohttp
 
 
 def run_load_generator(base: str, plan: dict[str, Any]) -> dict[str, Any]:
@@ -479,6 +526,40 @@ def run_load_generator(base: str, plan: dict[str, Any]) -> dict[str, Any]:
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _process_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo.extend(int(c) for c in task.read_text().split())
+    return pids
+
+
+async def _backend_pids(dsn: str) -> list[int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [r["pid"] for r in rows]
 
 
 def start_server(
@@ -527,37 +608,93 @@ def wait_ready(base: str, timeout: float = 60) -> None:
     raise RuntimeError("the server did not become ready")
 
 
+def windows() -> list[str]:
+    """Every 12-month window of the 24 months with data."""
+    months = _months()
+    return [
+        f"month_from={months[i]:%Y-%m}&month_to={months[i + 11]:%Y-%m}"
+        for i in range(len(months) - 11)
+    ]
+
+
 def measure_reads(
-    sqlalchemy_url: str, tokens: dict[str, str], province: str, args: argparse.Namespace
+    sqlalchemy_url: str,
+    dsn: str,
+    tokens: dict[str, list[tuple[str, str]]],
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
+    """Each request of a target is drawn at random: one of the officials (3 province, 30
+    commune officials) and one of the 13 twelve-month windows, so neither the database nor
+    any cache sees one URL over and over (`--same-request` sends the first one only, as the
+    earlier runs did). Server and database CPU per request are read from /proc around each
+    target: they hold still when the machine is loaded, where latency does not."""
+    plan_targets: dict[str, list[tuple[str, str]]] = {
+        "province_summary": [
+            (f"/api/impact/provinces/{code}/summary?{w}", token)
+            for code, token in tokens["province"]
+            for w in windows()
+        ],
+        "commune_household_list": [
+            (f"/api/impact/households?{w}&limit=50", token)
+            for _, token in tokens["commune"]
+            for w in windows()
+        ],
+        "health": [("/health", tokens["commune"][0][1])],
+    }
+    if args.same_request:
+        window = "month_from=2025-12&month_to=2026-11"
+        plan_targets["province_summary"] = [
+            (
+                f"/api/impact/provinces/{tokens['province'][0][0]}/summary?{window}",
+                tokens["province"][0][1],
+            )
+        ]
+        plan_targets["commune_household_list"] = [
+            (f"/api/impact/households?{window}&limit=50", tokens["commune"][0][1])
+        ]
     port = _free_port()
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as var_dir:
         server = start_server(sqlalchemy_url, port, args.server_workers, var_dir)
         try:
             base = f"http://127.0.0.1:{port}"
             wait_ready(base)
-            window = "month_from=2025-12&month_to=2026-11"
-            return run_load_generator(
-                base,
-                {
-                    "seconds": args.seconds,
-                    "connections": args.connections,
-                    "targets": {
-                        "province_summary": (
-                            f"/api/impact/provinces/{province}/summary?{window}",
-                            tokens["province"],
-                        ),
-                        "commune_household_list": (
-                            f"/api/impact/households?{window}&limit=50",
-                            tokens["commune"],
-                        ),
-                        "health": ("/health", tokens["commune"]),
+            for name, requests in plan_targets.items():
+                server_pids = _process_tree(server.pid)
+                backends = asyncio.run(_backend_pids(dsn))
+                server_cpu, db_cpu = _cpu_seconds(server_pids), _cpu_seconds(backends)
+                load_before = os.getloadavg()[0]
+                figures = run_load_generator(
+                    base,
+                    {
+                        "seconds": args.seconds,
+                        "connections": args.connections,
+                        "client": args.client,
+                        "requests": requests,
                     },
-                },
-            )
+                )
+                backends = asyncio.run(_backend_pids(dsn))
+                count = figures["many"]["requests"] + figures["one"]["requests"] + 3
+                figures["many"]["server_cpu_ms_per_request"] = round(
+                    (_cpu_seconds(server_pids) - server_cpu) * 1000 / count, 3
+                )
+                figures["many"]["database_cpu_ms_per_request"] = round(
+                    (_cpu_seconds(backends) - db_cpu) * 1000 / count, 3
+                )
+                figures["many"]["load_average_1m_before_after"] = [
+                    round(load_before, 2),
+                    round(os.getloadavg()[0], 2),
+                ]
+                results[name] = {
+                    **figures["many"],
+                    "one_connection_p50_ms": figures["one"]["p50_ms"],
+                    "one_connection_p99_ms": figures["one"]["p99_ms"],
+                }
+                print(name, json.dumps(results[name]), flush=True)
         finally:
             server.terminate()
             server.wait(timeout=30)
+    return results
 
 
 def run(args: argparse.Namespace, sqlalchemy_url: str, dsn: str) -> dict[str, Any]:
@@ -577,10 +714,9 @@ def run(args: argparse.Namespace, sqlalchemy_url: str, dsn: str) -> dict[str, An
     )
     rebuild_seconds = asyncio.run(build_aggregates(sqlalchemy_url))
     print(f"aggregates built from scratch in {rebuild_seconds:.1f} s", flush=True)
-    province = PROVINCES[0]
-    commune = seeded["communes"][province][0][0]
-    tokens = asyncio.run(officials(sqlalchemy_url, province, commune))
-    reads = measure_reads(sqlalchemy_url, tokens, province, args)
+    tokens = asyncio.run(officials(sqlalchemy_url, seeded["communes"]))
+    load_at_reads = os.getloadavg()
+    reads = measure_reads(sqlalchemy_url, dsn, tokens, args)
     refresh = asyncio.run(refresh_after_copy(dsn, sqlalchemy_url, seeded["facts"], args.new_rows))
     events = asyncio.run(record_events(sqlalchemy_url, seeded["facts"], args.new_rows))
     return {
@@ -588,8 +724,11 @@ def run(args: argparse.Namespace, sqlalchemy_url: str, dsn: str) -> dict[str, An
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "load_average_before_reads": load_at_reads,
             "load_average_at_end": os.getloadavg(),
         },
+        "client": args.client,
+        "requests_vary": not args.same_request,
         "ledger_rows": args.rows,
         "households": args.households,
         "provinces": len(PROVINCES),
@@ -617,21 +756,38 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--server-workers", type=int, default=2)
     parser.add_argument("--new-rows", type=int, default=10_000)
+    parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp")
+    parser.add_argument(
+        "--same-request", action="store_true", help="one URL per target, as the first runs did"
+    )
     parser.add_argument("--keep-database", action="store_true", help="for profiling afterwards")
     parser.add_argument("--load-generator")
     args = parser.parse_args()
     if args.load_generator:
         plan = json.loads(args.load_generator)
-        results = {
-            name: asyncio.run(load(plan["base"], path, token, plan["seconds"], plan["connections"]))
-            for name, (path, token) in plan["targets"].items()
-        }
+        requests = [tuple(r) for r in plan["requests"]]
+        many = asyncio.run(
+            load(
+                plan["base"],
+                requests,
+                seconds=plan["seconds"],
+                connections=plan["connections"],
+                client_kind=plan["client"],
+                seed=1,
+            )
+        )
         # The same requests one at a time: the server's own latency, without queueing.
-        for name, (path, token) in plan["targets"].items():
-            single = asyncio.run(load(plan["base"], path, token, SINGLE_SECONDS, 1))
-            results[name]["one_connection_p50_ms"] = single["p50_ms"]
-            results[name]["one_connection_p99_ms"] = single["p99_ms"]
-        print(json.dumps(results))
+        one = asyncio.run(
+            load(
+                plan["base"],
+                requests,
+                seconds=SINGLE_SECONDS,
+                connections=1,
+                client_kind=plan["client"],
+                seed=2,
+            )
+        )
+        print(json.dumps({"many": many, "one": one}))
         return
 
     name = f"mp_bench_impact_{uuid.uuid4().hex[:8]}"

@@ -22,11 +22,11 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
-from redis.asyncio import Redis
 
 from marketplace.accounts.auth import BearerAuthenticationMiddleware, provide_current_user
 from marketplace.accounts.controller import AdminUserController, AuthController
 from marketplace.accounts.guards import public
+from marketplace.accounts.token_uses import close_token_uses
 from marketplace.catalog.controller import CATALOG_CONTROLLERS
 from marketplace.catalog.storage import catalog_extras
 from marketplace.db import create_engine, create_sessionmaker
@@ -56,15 +56,18 @@ from marketplace.orders.controller import (
     FulfilmentController,
     OrderController,
 )
+from marketplace.orders.group_commit import close_group_commit
 from marketplace.payments.controller import (
     AdminPaymentController,
     LedgerController,
     OrderPaymentController,
     WebhookController,
 )
+from marketplace.redis_clients import connect_redis
 from marketplace.resources import Resources, provide_resources, provide_unit_of_work
 from marketplace.sellers.controller import CooperativeController, HouseholdController
 from marketplace.settings import Settings
+from marketplace.storable_text import StorableTextMiddleware
 
 API_VERSION = "0.1.0"
 
@@ -121,7 +124,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         redis = overrides.get("redis")
         own_redis = redis is None
         if redis is None:
-            redis = Redis.from_url(settings.redis.url)
+            redis = connect_redis(settings.redis.url)
         sender = overrides.get("job_sender") or CelerySender(settings.redis.url)
         resources = Resources(
             settings=settings,
@@ -137,6 +140,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         try:
             yield
         finally:
+            await close_group_commit(resources)
+            await close_token_uses(resources)
             if own_redis:
                 await redis.aclose()
             if engine is not None:
@@ -164,6 +169,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             # Before the bearer check: the dashboard's login cookie becomes its bearer token.
             DefineMiddleware(DashboardCookieMiddleware),
             DefineMiddleware(BearerAuthenticationMiddleware),
+            # After the bearer check, so an anonymous caller of a guarded route gets its 401.
+            DefineMiddleware(StorableTextMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(

@@ -58,7 +58,10 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         settings.url,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
-        pool_pre_ping=True,
+        # No ping before each checkout: it is a round trip on every request. A connection
+        # found dead fails its one request (a 503), and SQLAlchemy then invalidates every
+        # connection the pool made before it, so a restarted database costs one error.
+        pool_pre_ping=False,
         echo=settings.echo,
     )
 

@@ -26,6 +26,8 @@ from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from marketplace.observability import current_request_id
+from marketplace.outages import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER_SECONDS
+from marketplace.outages import is_outage
 
 log = structlog.get_logger(__name__)
 
@@ -237,7 +239,23 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Log the traceback with the request id; tell the client nothing about internals."""
+    """Log the traceback with the request id; tell the client nothing about internals.
+    PostgreSQL or Redis being unreachable is an outage, not a bug: 503 with Retry-After."""
+    if is_outage(exc):
+        log.warning(
+            "backing_service_unavailable",
+            path=request.url.path,
+            method=request.method,
+            error=f"{type(exc).__name__}: {exc}"[:300],
+        )
+        return problem(
+            status=503,
+            code=ServiceUnavailable.code,
+            title=ServiceUnavailable.title,
+            detail="The database or Redis is unreachable for a moment; retry shortly.",
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+            instance=request.url.path,
+        )
     log.exception("unhandled_exception", path=request.url.path, method=request.method)
     return problem(
         status=HTTP_500_INTERNAL_SERVER_ERROR,

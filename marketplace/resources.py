@@ -31,6 +31,26 @@ class Resources:
     """Boundary collaborators later issues add (storage, payment gateway), by name."""
 
 
+AUTOCOMMIT_SESSIONS = "autocommit_sessions"
+
+
+def autocommit_sessions(resources: Resources) -> async_sessionmaker[AsyncSession]:
+    """Sessions in autocommit: each statement commits on its own, with no BEGIN or COMMIT
+    round trip. For the hot paths that run one statement alone (the token check on every
+    request, an idempotency claim that must be visible at once). Without an engine (tests
+    hand in a sessionmaker bound to their transaction), the app's sessions."""
+    if resources.engine is None:
+        return resources.sessionmaker
+    made = resources.extras.get(AUTOCOMMIT_SESSIONS)
+    if not isinstance(made, async_sessionmaker):
+        made = async_sessionmaker(
+            resources.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+        )
+        resources.extras[AUTOCOMMIT_SESSIONS] = made
+    return made
+
+
 def get_resources(state: State) -> Resources:
     resources: Resources = state["resources"]
     return resources

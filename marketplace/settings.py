@@ -40,6 +40,10 @@ class DatabaseSettings:
 @dataclass(frozen=True, slots=True)
 class RedisSettings:
     url: str = ""
+    broker_visibility_timeout: int = 3600
+    """Seconds after which a task message a worker took but never acknowledged (the worker
+    was killed mid-task) goes to another worker. Longer than any task plus its retry
+    countdown, or a slow task runs twice at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,9 @@ class StorageSettings:
     bucket: str = "marketplace"
     secure: bool = False
     region: str = "us-east-1"
+    public_endpoint: str = ""
+    """Where browsers reach the store, when not at `endpoint` (compose: `minio:9000` for the
+    API, `http://localhost:9000` for browsers). Presigned URLs are signed for this host."""
     root: Path = DEFAULT_VAR_DIR / "media"
     max_upload_bytes: int = 10 * 1024 * 1024
 
@@ -140,11 +147,14 @@ class Settings:
             bucket=env.get("S3_BUCKET", "marketplace"),
             secure=_bool(env, "S3_SECURE", default=False),
             region=env.get("S3_REGION", "us-east-1"),
+            public_endpoint=env.get("S3_PUBLIC_ENDPOINT", "").strip(),
             root=Path(env.get("MEDIA_ROOT", str(var_dir / "media"))),
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
         )
         if storage.backend == "s3" and not (storage.access_key and storage.secret_key):
             raise SettingsError("S3_ENDPOINT is set but S3_ACCESS_KEY or S3_SECRET_KEY is missing")
+        if storage.public_endpoint and storage.backend != "s3":
+            raise SettingsError("S3_PUBLIC_ENDPOINT is set but S3_ENDPOINT is not")
 
         return cls(
             mode=mode,
@@ -159,7 +169,10 @@ class Settings:
                 max_overflow=_int(env, "DATABASE_MAX_OVERFLOW", 10),
                 echo=_bool(env, "DATABASE_ECHO", default=False),
             ),
-            redis=RedisSettings(url=env.get("REDIS_URL", "")),
+            redis=RedisSettings(
+                url=env.get("REDIS_URL", ""),
+                broker_visibility_timeout=_int(env, "BROKER_VISIBILITY_TIMEOUT", 3600),
+            ),
             storage=storage,
             payments=PaymentSettings(
                 stripe_api_key=env.get("STRIPE_API_KEY", ""),

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -37,6 +38,7 @@ from celery.bin.celery import celery as celery_cli
 from jsonschema import Draft7Validator  # type: ignore[import-untyped]  # no stubs in the lock
 
 from marketplace.app import create_app
+from marketplace.catalog.storage import build_storage
 from marketplace.jobs import CelerySender, JobName
 from marketplace.settings import Mode, Settings
 
@@ -494,7 +496,23 @@ def test_each_app_process_starts_in_production_mode_against_the_compose_services
     assert settings.storage.access_key == minio["MINIO_ROOT_USER"]
     assert settings.storage.secret_key == minio["MINIO_ROOT_PASSWORD"]
     assert settings.storage.bucket == services["createbuckets"]["environment"]["S3_BUCKET"]
+    assert settings.storage.public_endpoint == "http://localhost:9000"
     assert settings.security.secret_key == env["SECRET_KEY"]
+
+
+def test_browsers_get_media_urls_for_the_port_minio_publishes() -> None:
+    """Inside compose the API reaches MinIO as `minio:9000`, a name browsers cannot resolve:
+    the presigned URLs it hands out name the host port compose publishes instead."""
+    services = interpolated_compose()["services"]
+    settings = Settings.from_env(container_environment(services["api"], filled_dotenv()))
+    [published] = [port for port in services["minio"]["ports"] if port.endswith(":9000")]
+    host_ip, host_port, _ = published.split(":")
+
+    storage = build_storage(settings)
+    url = urlsplit(storage.presigned_get_url("renditions/p/w320.webp", expires=timedelta(hours=1)))
+
+    assert (url.hostname, url.port) in {("localhost", int(host_port)), (host_ip, int(host_port))}
+    assert url.path == f"/{settings.storage.bucket}/renditions/p/w320.webp"
 
 
 def test_the_bucket_job_creates_the_bucket_it_is_given() -> None:

@@ -77,6 +77,25 @@ def test_s3_endpoint_without_keys_is_refused(tmp_path: Path) -> None:
         Settings.from_env({"MARKETPLACE_VAR_DIR": str(tmp_path), "S3_ENDPOINT": "minio:9000"})
 
 
+def test_a_public_s3_endpoint_is_read_and_needs_the_s3_endpoint(tmp_path: Path) -> None:
+    env = {
+        "MARKETPLACE_VAR_DIR": str(tmp_path),
+        "S3_ENDPOINT": "minio:9000",
+        "S3_ACCESS_KEY": "minio",
+        "S3_SECRET_KEY": "minio-secret",
+        "S3_PUBLIC_ENDPOINT": "https://media.choque.vn",
+    }
+
+    settings = Settings.from_env(env)
+    without_s3 = {k: v for k, v in env.items() if not k.startswith("S3_") or "PUBLIC" in k}
+
+    assert settings.storage.endpoint == "minio:9000"
+    assert settings.storage.public_endpoint == "https://media.choque.vn"
+    assert Settings.from_env({**env, "S3_PUBLIC_ENDPOINT": ""}).storage.public_endpoint == ""
+    with pytest.raises(SettingsError, match="S3_PUBLIC_ENDPOINT"):
+        Settings.from_env(without_s3)
+
+
 def test_importing_every_module_reads_no_environment_and_connects_to_nothing(
     tmp_path: Path,
 ) -> None:

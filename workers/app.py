@@ -80,9 +80,18 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         raise SettingsError(
             "the worker and beat need " + " and ".join(missing) + " (or run `marketplace demo`)"
         )
+    visibility = settings.redis.broker_visibility_timeout
     return {
         "broker_url": settings.redis.url,
         "broker_connection_retry_on_startup": True,
+        # A message taken by a worker that died before acknowledging it goes back to the
+        # queue once it is `visibility` seconds old; every worker looks for such messages
+        # at start-up and then every few seconds (kombu's own sweep is only every ~100 s).
+        "broker_transport_options": {
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": max(1, min(10, visibility // 4)),
+            "unacked_restore_throttle": 1,
+        },
         "result_backend": None,
         "task_ignore_result": True,
         "task_serializer": "json",

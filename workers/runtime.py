@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from marketplace.db import create_engine, create_sessionmaker, utcnow
 from marketplace.jobs import CelerySender, JobSender
+from marketplace.redis_clients import connect_redis
 from marketplace.settings import Settings
 from marketplace.unit_of_work import UnitOfWork
 
@@ -54,7 +55,7 @@ class WorkerRuntime:
         self._thread = threading.get_ident()
         self.loop = asyncio.new_event_loop()
         self.engine: AsyncEngine = create_engine(settings.database)
-        self.redis = Redis.from_url(settings.redis.url)
+        self.redis = connect_redis(settings.redis.url)
         self.context = WorkerContext(
             settings=settings,
             sessionmaker=create_sessionmaker(self.engine),

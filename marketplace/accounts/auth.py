@@ -5,24 +5,32 @@ Runs after routing, so it knows the route: public routes are passed through unto
 session of its own, and a bad token is refused here with `invalid_token`, before any guard
 or handler runs. A request without credentials is refused here too, so a route whose guard
 was forgotten still never serves an anonymous caller. Nothing is cached in the process:
-revocation takes effect on the next request.
+revocation takes effect on the next request. A WebSocket from a browser, which cannot send
+an Authorization header, offers its token as the subprotocols `bearer, <token>` instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from litestar import Litestar
 from litestar.connection import ASGIConnection
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from marketplace.accounts.credentials import bearer_token
+from marketplace.accounts.credentials import (
+    WEBSOCKET_SUBPROTOCOL,
+    bearer_token,
+    websocket_bearer_token,
+)
 from marketplace.accounts.errors import InvalidToken
 from marketplace.accounts.guards import current_user, is_public
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.service import AccountService
+from marketplace.accounts.token_uses import token_uses
 from marketplace.errors import NotAuthenticated
-from marketplace.resources import Resources
+from marketplace.resources import Resources, autocommit_sessions
 from marketplace.unit_of_work import UnitOfWork
 
 
@@ -36,6 +44,8 @@ class BearerAuthenticationMiddleware:
             return
         scope["user"] = None
         scope["auth"] = None
+        if _offers_bearer_subprotocol(scope):
+            send = _answering_bearer(send)
         handler = scope.get("route_handler")
         if handler is None or not is_public(handler):
             user = await self._authenticate(scope)
@@ -49,17 +59,54 @@ class BearerAuthenticationMiddleware:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
                 break
-        if authorization is None:
+        if authorization is not None:
+            token = bearer_token(authorization)
+            if token is None:
+                raise InvalidToken("the Authorization header must be `Bearer <token>`")
+        elif _offers_bearer_subprotocol(scope):
+            token = websocket_bearer_token(_subprotocols(scope))
+            if token is None:
+                raise InvalidToken("the WebSocket subprotocols must be `bearer, <token>`")
+        else:
             raise NotAuthenticated()
-        token = bearer_token(authorization)
-        if token is None:
-            raise InvalidToken("the Authorization header must be `Bearer <token>`")
         resources: Resources = Litestar.from_scope(scope).state["resources"]
-        async with UnitOfWork(resources.sessionmaker, resources.job_sender) as uow:
-            service = AccountService(uow, resources.settings, resources.redis, resources.clock)
+        # One statement in autocommit (no BEGIN/COMMIT); last-use times are written later,
+        # many at once, so a token check never waits for a commit (token_uses.py).
+        production = resources.engine is not None
+        async with UnitOfWork(autocommit_sessions(resources), resources.job_sender) as uow:
+            service = AccountService(
+                uow,
+                resources.settings,
+                resources.redis,
+                resources.clock,
+                uses=token_uses(resources) if production else None,
+            )
             user = await service.resolve_token(token)
             await uow.commit()
         return user
+
+
+def _subprotocols(scope: Scope) -> Sequence[str]:
+    if scope["type"] == ScopeType.WEBSOCKET:
+        return scope.get("subprotocols", [])
+    return []
+
+
+def _offers_bearer_subprotocol(scope: Scope) -> bool:
+    """A browser's WebSocket carries its token as a subprotocol (see `credentials`)."""
+    return WEBSOCKET_SUBPROTOCOL in _subprotocols(scope)
+
+
+def _answering_bearer(send: Send) -> Send:
+    """A browser that offered subprotocols fails the handshake unless the server picks one:
+    answer `bearer` for every handler, none of which names a subprotocol itself."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "websocket.accept" and not message.get("subprotocol"):
+            message["subprotocol"] = WEBSOCKET_SUBPROTOCOL
+        await send(message)
+
+    return wrapped
 
 
 async def provide_current_user(scope: Scope) -> AuthenticatedUser:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from collections.abc import Sequence
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -80,3 +81,19 @@ def bearer_token(authorization: str) -> str | None:
     if not token.isascii() or any(c.isspace() for c in token):
         return None
     return token
+
+
+WEBSOCKET_SUBPROTOCOL = "bearer"
+"""Browsers cannot set headers on a WebSocket, so a browser offers the subprotocols
+`["bearer", "<token>"]` (the Sec-WebSocket-Protocol header) and the server answers `bearer`.
+Never the query string: URLs end up in access logs and browser history."""
+
+
+def websocket_bearer_token(subprotocols: Sequence[str]) -> str | None:
+    """The token offered right after `bearer` among the subprotocols, or None when it is
+    missing or malformed (the same rules as the Authorization header's)."""
+    try:
+        candidate = subprotocols[subprotocols.index(WEBSOCKET_SUBPROTOCOL) + 1]
+    except (ValueError, IndexError):
+        return None
+    return bearer_token(f"Bearer {candidate}")

@@ -37,6 +37,7 @@ from marketplace.accounts.models import (
 from marketplace.accounts.repository import TokenRepository, UserRepository
 from marketplace.accounts.schemas import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from marketplace.accounts.throttle import LoginThrottle
+from marketplace.accounts.token_uses import TokenUses
 from marketplace.db import utcnow
 from marketplace.errors import NotFound, ValidationFailed
 from marketplace.geo.service import GeoService
@@ -64,9 +65,17 @@ class IssuedToken:
 
 class AccountService:
     def __init__(
-        self, uow: UnitOfWork, settings: Settings, redis: Redis | None, clock: Clock = utcnow
+        self,
+        uow: UnitOfWork,
+        settings: Settings,
+        redis: Redis | None,
+        clock: Clock = utcnow,
+        *,
+        uses: TokenUses | None = None,
     ) -> None:
         self._uow = uow
+        self._uses = uses
+        """Where token last-use times go when set (the API's token check), else written."""
         self._settings = settings
         self._clock = clock
         self._users = UserRepository(uow.session)
@@ -232,20 +241,20 @@ class AccountService:
         """The caller behind a bearer token, read from the database on every request."""
         found = await self._tokens.find_with_user(token_digest(token))
         now = self._clock()
-        if found is None:
+        if found is None or not found.is_usable(now):
             raise InvalidToken()
-        row, user = found
-        if not row.is_usable(now) or not user.is_active:
-            raise InvalidToken()
-        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_GRANULARITY:
-            await self._tokens.touch(row.id, now)
+        if found.last_used_at is None or now - found.last_used_at >= LAST_USED_GRANULARITY:
+            if self._uses is not None:
+                self._uses.record(found.token_id, now)
+            else:
+                await self._tokens.touch(found.token_id, now)
         return AuthenticatedUser(
-            id=user.id,
-            role=user.role,
-            display_name=user.display_name,
-            jurisdiction_level=user.jurisdiction_level,
-            jurisdiction_code=user.jurisdiction_code,
-            token_id=row.id,
+            id=found.user_id,
+            role=found.role,
+            display_name=found.display_name,
+            jurisdiction_level=found.jurisdiction_level,
+            jurisdiction_code=found.jurisdiction_code,
+            token_id=found.token_id,
         )
 
     async def revoke_token(self, token_id: uuid.UUID) -> None:

@@ -1,8 +1,8 @@
 """What anyone may read: the listing and search, a listed product, and lot traceability.
 
 Listing pages are cut by a keyset cursor over (created_at, id), newest first (with a query,
-relevance first): a product listed while someone pages lands before their first page, so a
-later page never repeats or skips a product. The cursor is opaque to clients.
+within each relevance tier): a product listed while someone pages lands before their first
+page, so a later page never repeats or skips a product. The cursor is opaque to clients.
 
 The public sees a household seller by its given name and commune only.
 """
@@ -33,6 +33,7 @@ from marketplace.catalog.listing import (
     ListingFilters,
     ListingRepository,
     SearchMode,
+    Tier,
 )
 from marketplace.catalog.media import rendition_urls
 from marketplace.catalog.models import (
@@ -86,6 +87,11 @@ DEFAULT_PAGE = 20
 MAX_PAGE = 50
 PUBLIC_LOTS = 5
 RENDITION_FOR_LISTING = "320"
+_CATEGORIES = {category.value: category for category in Category}
+_SELLER_KINDS = {kind.value: kind for kind in SellerKind}
+_CERTIFICATION_KINDS = {kind.value: kind for kind in CertificationKind}
+_SEASONS = tuple(tuple(season_months(mask)) for mask in range(1 << 12))
+"""Months of every 12-bit season mask (the column's check constraint bounds it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +111,9 @@ class ListingQuery:
 
 def encode_cursor(cursor: ListingCursor) -> str:
     payload: list[object] = [cursor.created_at.isoformat(), str(cursor.id)]
-    if cursor.mode is not SearchMode.NONE:
+    if cursor.mode is SearchMode.WORDS:
+        payload += [int(cursor.tier), cursor.mode.value]
+    elif cursor.mode is SearchMode.FUZZY:
         payload += [cursor.score, cursor.mode.value]
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -121,14 +129,17 @@ def decode_cursor(token: str, *, searching: bool) -> ListingCursor:
         created_at = datetime.fromisoformat(payload[0])
         if created_at.tzinfo is None:
             raise InvalidCursor()
-        mode, score = SearchMode.NONE, None
+        mode, tier, score = SearchMode.NONE, Tier.NAME_IS_QUERY, None
         if len(payload) == 4:
-            mode = SearchMode(payload[3])
-            if mode is SearchMode.NONE or not isinstance(payload[2], int | float):
+            mode, rank = SearchMode(payload[3]), payload[2]
+            if mode is SearchMode.WORDS and type(rank) is int:
+                tier = Tier(rank)
+            elif mode is SearchMode.FUZZY and type(rank) in (int, float):
+                score = float(rank)
+            else:
                 raise InvalidCursor()
-            score = float(payload[2])
         cursor = ListingCursor(
-            created_at=created_at, id=uuid.UUID(payload[1]), score=score, mode=mode
+            created_at=created_at, id=uuid.UUID(payload[1]), mode=mode, tier=tier, score=score
         )
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor() from None
@@ -224,18 +235,24 @@ class CatalogBrowser:
             # Nothing contains every word: try near spellings (slower, so only now).
             mode = SearchMode.FUZZY
             rows = await self._listing.page(filters, None, limit + 1, mode)
+        # Dictionary lookups, not enum calls: a page maps hundreds of values, and an unknown
+        # one still fails loudly (KeyError).
         items = [
             ProductSummary(
                 id=row.id,
                 name=row.name,
-                category=Category(row.category),
+                category=_CATEGORIES[row.category],
                 region=row.region,
                 province_code=row.province_code,
                 commune_code=row.commune_code,
-                seller_kind=SellerKind(row.seller_kind),
+                seller_kind=_SELLER_KINDS[row.seller_kind],
                 min_price_amount=row.min_price_amount,
-                season_months=season_months(row.season_mask),
-                certifications=sorted(CertificationKind(k) for k in row.certification_kinds or ()),
+                season_months=list(_SEASONS[row.season_mask]),
+                certifications=(
+                    sorted(_CERTIFICATION_KINDS[k] for k in row.certification_kinds)
+                    if row.certification_kinds
+                    else []
+                ),
                 image_url=(
                     f"/api/images/{row.image_id}/{RENDITION_FOR_LISTING}" if row.image_id else None
                 ),
@@ -250,8 +267,9 @@ class CatalogBrowser:
                 ListingCursor(
                     created_at=last.created_at,
                     id=last.id,
-                    score=float(last.score) if searching else None,
                     mode=mode,
+                    tier=Tier(last.tier) if mode is SearchMode.WORDS else Tier.NAME_IS_QUERY,
+                    score=float(last.score) if mode is SearchMode.FUZZY else None,
                 )
             )
         return ProductPage(items=items, next_cursor=next_cursor)

@@ -8,6 +8,7 @@ strict msgspec pass refuses a price sent as `"180000"` or `180000.0`, naming the
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -56,7 +57,7 @@ from marketplace.catalog.service import CatalogService
 from marketplace.catalog.storage import page_cache_of, storage_of
 from marketplace.errors import PermissionDenied
 from marketplace.http_cache import ConditionalGetMiddleware
-from marketplace.resources import Resources
+from marketplace.resources import Resources, autocommit_sessions
 from marketplace.unit_of_work import UnitOfWork
 from media.storage import FilesystemStorage, InvalidKey, PresignedUrlRejected
 
@@ -88,9 +89,13 @@ async def provide_catalog(
 
 
 async def provide_browser(
-    uow: NamedDependency[UnitOfWork], resources: NamedDependency[Resources]
-) -> CatalogBrowser:
-    return CatalogBrowser(uow, resources.settings, resources.clock, page_cache_of(resources))
+    resources: NamedDependency[Resources],
+) -> AsyncGenerator[CatalogBrowser, None]:
+    """Public reads, in autocommit: a listing page is one statement, and BEGIN and COMMIT
+    would double its round trips. A product page's few statements may see a change made
+    between them; the next reload shows it whole. No session opens on a page-cache hit."""
+    async with UnitOfWork(autocommit_sessions(resources), resources.job_sender) as uow:
+        yield CatalogBrowser(uow, resources.settings, resources.clock, page_cache_of(resources))
 
 
 async def provide_images(

@@ -100,6 +100,15 @@ class Product(Base):
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
         ),
+        # Search tiers (marketplace.catalog.listing): the name equal to the query, then names
+        # holding every word, both without reading the rest of the text.
+        Index("ix_products_search_name", "search_name"),
+        Index(
+            "ix_products_search_name_trgm",
+            "search_name",
+            postgresql_using="gin",
+            postgresql_ops={"search_name": "gin_trgm_ops"},
+        ),
     )
 
     seller_kind: Mapped[str] = mapped_column(String(16))
@@ -121,6 +130,8 @@ class Product(Base):
     status: Mapped[str] = mapped_column(String(16), default=ProductStatus.DRAFT.value)
     search_text: Mapped[str] = mapped_column(Text, default="")
     """Folded (no diacritics, lower case) name, region and description, for pg_trgm search."""
+    search_name: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """The folded name alone: search ranks products whose name holds the query first."""
     min_price_amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
     """Lowest variant price, kept by the service so the price filter needs no join."""
 

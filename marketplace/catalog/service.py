@@ -3,8 +3,9 @@
 Rules kept here:
 - A product belongs to one household or one cooperative and is listed under its seller's
   commune and province.
-- `search_text` is the folded name, region, category label and description, computed here
-  so the stored text and a folded query come from one function (`marketplace.text.fold`).
+- `search_text` is the folded name, region, category label and description, and
+  `search_name` the folded name alone, computed here so the stored text and a folded query
+  come from one function (`marketplace.text.fold`).
 - `min_price_amount` is recomputed in the same transaction as every variant change.
 - Listing needs an active priced variant, and for a cooperative a lot with contributions.
 - A cooperative lot's contributions come from households that are members on the harvest
@@ -263,6 +264,7 @@ class CatalogService:
                 admin_version=seller.admin_version,
                 status=ProductStatus.DRAFT.value,
                 search_text=search_text(name, region, data.category, description),
+                search_name=fold(name),
             )
         )
         for variant in data.variants:
@@ -292,6 +294,7 @@ class CatalogService:
         product.search_text = search_text(
             product.name, product.region, Category(product.category), product.description
         )
+        product.search_name = fold(product.name)
         if data.status is not UNSET and data.status.value != product.status:
             await self._change_status(product, data.status)
         await self._products.flush()

@@ -46,6 +46,7 @@ def build_storage(settings: Settings) -> ObjectStorage:
         bucket=storage_settings.bucket,
         secure=storage_settings.secure,
         region=storage_settings.region,
+        public_endpoint=storage_settings.public_endpoint or None,
         root=storage_settings.root,
         base_url=public_base_url(settings),
         signing_key=media_signing_key(settings),

@@ -18,9 +18,10 @@ from marketplace.accounts.guards import ensure_jurisdiction
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import JurisdictionLevel, Role
 from marketplace.errors import PermissionDenied
-from marketplace.geo.errors import ProvinceNotFound
+from marketplace.geo.errors import CommuneNotFound, ProvinceNotFound, UnknownCommune
 from marketplace.geo.models import ADMIN_VERSION
-from marketplace.geo.service import GeoService
+from marketplace.geo.service import GeoService, canonical_code
+from marketplace.geo.source import COMMUNE_CODE_WIDTH, PROVINCE_CODE_WIDTH
 from marketplace.impact.errors import InvalidMonthRange, UnknownProvince
 from marketplace.impact.figures import (
     STATUS_GROUPS,
@@ -29,8 +30,17 @@ from marketplace.impact.figures import (
     months_between,
     next_month,
 )
-from marketplace.impact.models import AreaLevel, AreaMonth, HouseholdMonth, StatusGroup
-from marketplace.impact.repository import HouseholdFilter, HouseholdMonthRow, ImpactRepository
+from marketplace.impact.models import AreaLevel, HouseholdMonth, StatusGroup
+from marketplace.impact.repository import (
+    AreaMonthFigures,
+    AreaSummaryRows,
+    CommuneTotals,
+    HouseholdFilter,
+    HouseholdMonthRow,
+    HouseholdPageRow,
+    ImpactRepository,
+    PlaceLevel,
+)
 from marketplace.impact.schemas import (
     AreaMonthRead,
     AreaSummaryRead,
@@ -109,7 +119,7 @@ def month_range(month_from: str | None, month_to: str | None, now: datetime) -> 
     return MonthRange(first, last)
 
 
-def _group_figures(row: AreaMonth | None, group: StatusGroup) -> GroupFigures:
+def _group_figures(row: AreaMonthFigures | None, group: StatusGroup) -> GroupFigures:
     if row is None:
         return GroupFigures(households=0, revenue_amount=0)
     return GroupFigures(
@@ -118,7 +128,7 @@ def _group_figures(row: AreaMonth | None, group: StatusGroup) -> GroupFigures:
     )
 
 
-def area_month_read(month: date, row: AreaMonth | None) -> AreaMonthRead:
+def area_month_read(month: date, row: AreaMonthFigures | None) -> AreaMonthRead:
     return AreaMonthRead(
         month=month_text(month),
         households_selling=row.households_selling if row else 0,
@@ -128,6 +138,43 @@ def area_month_read(month: date, row: AreaMonth | None) -> AreaMonthRead:
         median_uplift_per_person=row.median_uplift_per_person if row else None,
         households_closing_gap=row.households_closing_gap if row else 0,
         households_income_unknown=row.households_income_unknown if row else 0,
+    )
+
+
+def area_months_read(months: MonthRange, rows: list[AreaMonthFigures]) -> list[AreaMonthRead]:
+    """Every month of the range, a month without a row as zeros."""
+    by_month = {r.month: r for r in rows}
+    return [area_month_read(m, by_month.get(m)) for m in months.months()]
+
+
+def commune_total_read(t: CommuneTotals) -> CommuneTotalRead:
+    return CommuneTotalRead(
+        commune_code=t.code,
+        households_selling_months=t.households_selling,
+        revenue_amount=t.revenue_amount,
+        revenue_poor=t.revenue_poor,
+        revenue_near_poor=t.revenue_near_poor,
+        income_uplift_amount=t.income_amount,
+    )
+
+
+def household_page_read(row: HouseholdPageRow, *, names_visible: bool) -> HouseholdUpliftRead:
+    return HouseholdUpliftRead(
+        household_id=row.household_id,
+        household_name=row.head_name if names_visible else None,
+        commune_code=row.commune_code,
+        province_code=row.province_code,
+        month=month_text(row.month),
+        status=StatusGroup(row.status),
+        members_count=row.members_count,
+        revenue_amount=row.revenue_amount,
+        income_amount=row.income_amount,
+        uplift_per_person=row.uplift_per_person,
+        poverty_line=row.poverty_line,
+        baseline_income_per_person=row.baseline_income_per_person,
+        gap_before=row.gap_before,
+        gap_after=row.gap_after,
+        closes_gap=row.closes_gap,
     )
 
 
@@ -156,6 +203,25 @@ def _public_group(households: int, revenue: int) -> PublicGroupRead:
     if households < SMALL_GROUP:
         return PublicGroupRead(households="< 5", revenue_amount=None)
     return PublicGroupRead(households=households, revenue_amount=revenue)
+
+
+def _household_place(
+    user: AuthenticatedUser, commune_code: str | None, province_code: str | None
+) -> tuple[PlaceLevel, str | None, bool]:
+    """Which place a household list reads (before its existence and the jurisdiction are
+    checked on the statement's answer) and whether names are shown: the commune or province
+    named, else an admin's every place, a commune official's commune or a province
+    official's province."""
+    names_visible = user.role is Role.OFFICIAL
+    if commune_code:
+        return "commune", canonical_code(commune_code, COMMUNE_CODE_WIDTH), names_visible
+    if province_code:
+        return "province", canonical_code(province_code, PROVINCE_CODE_WIDTH), names_visible
+    if user.role is Role.ADMIN:
+        return "all", None, False
+    if user.jurisdiction_level is JurisdictionLevel.COMMUNE and user.jurisdiction_code:
+        return "commune", canonical_code(user.jurisdiction_code, COMMUNE_CODE_WIDTH), True
+    return "province", user.jurisdiction_code, True
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,22 +313,45 @@ class ReportService:
         month_to: str | None,
         limit: int,
         offset: int,
-        order: str = "household",
     ) -> HouseholdUpliftPage:
+        """The scope of `scope_for`, settled from one statement that also reads the page: the
+        place is looked up with the figures, and the checks run on what came back before
+        anything is returned (the same answers and errors as `scope_for`, in its order)."""
         months = self.month_range(month_from, month_to)
-        scope = await self.scope_for(user, commune_code=commune_code, province_code=province_code)
-        limit = max(1, min(limit, MAX_PAGE))
-        rows, total = await self._repo.household_months(
-            self.household_filter(scope, months, status.value if status else None),
+        if user.role not in (Role.OFFICIAL, Role.ADMIN):
+            raise PermissionDenied("impact reports are for officials and admins")
+        place, code, names_visible = _household_place(user, commune_code, province_code)
+        limit, offset = max(1, min(limit, MAX_PAGE)), max(0, offset)
+        page = await self._repo.household_page(
+            place,
+            code,
+            admin_version=self.admin_version,
+            status=status.value if status else None,
+            month_from=months.first,
+            month_to=months.last,
             limit=limit,
-            offset=max(0, offset),
-            order=order,
+            offset=offset,
         )
+        if page is None:
+            if commune_code:
+                raise UnknownCommune("commune_code", commune_code, self.admin_version)
+            if province_code:
+                raise UnknownProvince("province_code", province_code)
+            if place == "commune":
+                raise CommuneNotFound(f"no commune {code!r} in version {self.admin_version}")
+            # An official's own province that is not (or no longer) a province: nothing to show.
+            return HouseholdUpliftPage(items=[], total=0, limit=limit, offset=offset)
+        if commune_code:
+            if province_code and province_code.strip().zfill(2) != page.province_code:
+                raise PermissionDenied("the commune is not in that province")
+            ensure_jurisdiction(user, commune_code=code, province_code=page.province_code or "")
+        elif province_code:
+            ensure_jurisdiction(user, commune_code=None, province_code=page.province_code or "")
         return HouseholdUpliftPage(
-            items=[household_uplift_read(r, names_visible=scope.names_visible) for r in rows],
-            total=total,
+            items=[household_page_read(r, names_visible=names_visible) for r in page.rows],
+            total=page.total,
             limit=limit,
-            offset=max(0, offset),
+            offset=offset,
         )
 
     async def commune_summary(
@@ -273,18 +362,11 @@ class ReportService:
         month_to: str | None,
     ) -> AreaSummaryRead:
         months = self.month_range(month_from, month_to)
-        commune = await self._geo.get_commune(commune_code)
-        ensure_jurisdiction(user, commune_code=commune.code, province_code=commune.province_code)
-        return AreaSummaryRead(
-            level="commune",
-            code=commune.code,
-            name=commune.name,
-            province_code=commune.province_code,
-            admin_version=self.admin_version,
-            month_from=month_text(months.first),
-            month_to=month_text(months.last),
-            months=await self._months(AreaLevel.COMMUNE, commune.code, months),
-        )
+        found = await self._area_summary(AreaLevel.COMMUNE, commune_code, months)
+        if found is None:
+            raise CommuneNotFound(f"no commune {commune_code!r} in version {self.admin_version}")
+        ensure_jurisdiction(user, commune_code=found.code, province_code=found.province_code)
+        return self._summary_read(AreaLevel.COMMUNE, found, months)
 
     async def province_summary(
         self,
@@ -294,42 +376,49 @@ class ReportService:
         month_to: str | None,
     ) -> AreaSummaryRead:
         months = self.month_range(month_from, month_to)
-        province = await self._geo.get_province(province_code)
-        code, name = province.code, province.name
-        ensure_jurisdiction(user, commune_code=None, province_code=code)
-        totals = await self._repo.commune_totals(
-            self.admin_version, code, months.first, months.last
+        found = await self._area_summary(AreaLevel.PROVINCE, province_code, months)
+        if found is None:
+            raise ProvinceNotFound(f"no province {province_code!r} in version {self.admin_version}")
+        ensure_jurisdiction(user, commune_code=None, province_code=found.code)
+        return self._summary_read(AreaLevel.PROVINCE, found, months)
+
+    async def _area_summary(
+        self, level: AreaLevel, code: str, months: MonthRange
+    ) -> AreaSummaryRows | None:
+        width = COMMUNE_CODE_WIDTH if level is AreaLevel.COMMUNE else PROVINCE_CODE_WIDTH
+        return await self._repo.area_summary(
+            level,
+            self.admin_version,
+            canonical_code(code, width),
+            months.first,
+            months.last,
+            with_communes=level is AreaLevel.PROVINCE,
         )
+
+    def _summary_read(
+        self, level: AreaLevel, found: AreaSummaryRows, months: MonthRange
+    ) -> AreaSummaryRead:
         return AreaSummaryRead(
-            level="province",
-            code=code,
-            name=name,
-            province_code=code,
+            level="commune" if level is AreaLevel.COMMUNE else "province",
+            code=found.code,
+            name=found.name,
+            province_code=found.province_code,
             admin_version=self.admin_version,
             month_from=month_text(months.first),
             month_to=month_text(months.last),
-            months=await self._months(AreaLevel.PROVINCE, code, months),
-            communes=[
-                CommuneTotalRead(
-                    commune_code=t.code,
-                    households_selling_months=int(t.households_selling or 0),
-                    revenue_amount=int(t.revenue_amount or 0),
-                    revenue_poor=int(t.revenue_poor or 0),
-                    revenue_near_poor=int(t.revenue_near_poor or 0),
-                    income_uplift_amount=int(t.income_amount or 0),
-                )
-                for t in totals
-            ],
+            months=area_months_read(months, found.months),
+            communes=(
+                [commune_total_read(t) for t in found.communes]
+                if found.communes is not None
+                else None
+            ),
         )
 
     async def _months(self, level: AreaLevel, code: str, months: MonthRange) -> list[AreaMonthRead]:
-        rows = {
-            r.month: r
-            for r in await self._repo.area_months(
-                level, self.admin_version, code, months.first, months.last
-            )
-        }
-        return [area_month_read(m, rows.get(m)) for m in months.months()]
+        rows = await self._repo.area_months(
+            level, self.admin_version, code, months.first, months.last
+        )
+        return area_months_read(months, rows)
 
     async def dashboard(
         self, user: AuthenticatedUser, month_from: str | None, month_to: str | None
@@ -377,13 +466,16 @@ class ReportService:
         """Aggregate figures only; any group of fewer than 5 households shows "< 5" and no
         revenue, so no published number points at one household."""
         months = self.month_range(month_from, month_to)
-        province = await self._geo.get_province(province_code)
-        rows = {
-            r.month: r
-            for r in await self._repo.area_months(
-                AreaLevel.PROVINCE, self.admin_version, province.code, months.first, months.last
-            )
-        }
+        found = await self._repo.area_summary(
+            AreaLevel.PROVINCE,
+            self.admin_version,
+            canonical_code(province_code, PROVINCE_CODE_WIDTH),
+            months.first,
+            months.last,
+        )
+        if found is None:
+            raise ProvinceNotFound(f"no province {province_code!r} in version {self.admin_version}")
+        rows = {r.month: r for r in found.months}
         out = []
         for month in months.months():
             row = rows.get(month)
@@ -401,8 +493,8 @@ class ReportService:
                 )
             )
         return PublicProvinceRead(
-            province_code=province.code,
-            province_name=province.name,
+            province_code=found.code,
+            province_name=found.name,
             month_from=month_text(months.first),
             month_to=month_text(months.last),
             months=out,

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -40,7 +40,6 @@ from marketplace.impact.models import (
     AreaMonth,
     AttributionEntry,
     AttributionEvent,
-    EntryKind,
     HouseholdMonth,
     ImpactExport,
     IncomeShare,
@@ -78,6 +77,83 @@ class HouseholdFilter:
     month_to: date
 
 
+class AreaMonthFigures(NamedTuple):
+    """An area-month row as reports read it; the field names are the table's columns and
+    their order is the order the report statements select them in."""
+
+    month: date
+    households_selling: int
+    revenue_amount: int
+    households_poor: int
+    revenue_poor: int
+    households_near_poor: int
+    revenue_near_poor: int
+    households_newly_escaped: int
+    revenue_newly_escaped: int
+    households_average_living_standard: int
+    revenue_average_living_standard: int
+    households_not_poor: int
+    revenue_not_poor: int
+    households_unreviewed: int
+    revenue_unreviewed: int
+    income_amount: int
+    median_uplift_per_person: int | None
+    households_closing_gap: int
+    households_income_unknown: int
+
+
+class CommuneTotals(NamedTuple):
+    """A commune's counters summed over the months of a range."""
+
+    code: str
+    households_selling: int
+    revenue_amount: int
+    revenue_poor: int
+    revenue_near_poor: int
+    income_amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class AreaSummaryRows:
+    code: str
+    name: str
+    province_code: str
+    months: list[AreaMonthFigures]
+    communes: list[CommuneTotals] | None
+
+
+class HouseholdPageRow(NamedTuple):
+    """A household-month of a report page; `head_name` is the household's, the rest the
+    household-month row's columns of the same names."""
+
+    household_id: uuid.UUID
+    head_name: str
+    commune_code: str
+    province_code: str
+    month: date
+    status: str
+    members_count: int
+    revenue_amount: int
+    income_amount: int
+    uplift_per_person: int
+    poverty_line: int | None
+    baseline_income_per_person: int | None
+    gap_before: int | None
+    gap_after: int | None
+    closes_gap: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdPage:
+    province_code: str | None
+    """The province of the commune or province looked up; None for every place."""
+    total: int
+    rows: list[HouseholdPageRow]
+
+
+PlaceLevel = Literal["commune", "province", "all"]
+
+
 _INSERT_EMPTY_MONTHS = text(
     "INSERT INTO household_month_impact (id, household_id, month, commune_code, province_code, "
     "admin_version, area, status, members_count, revenue_amount, revenue_poor, "
@@ -105,6 +181,41 @@ _AREA_MEDIANS = {
     "commune": text(_MEDIAN_OF_AREA.replace("{column}", "commune_code")),
     "province": text(_MEDIAN_OF_AREA.replace("{column}", "province_code")),
 }
+
+# The ledger rows of each household-month, found per key through the (household, day) index:
+# a LATERAL subquery with an aggregate or a LIMIT is not flattened into a join, so the work
+# follows the keys asked for, never the size of the ledger (a plain join of the keys made
+# the planner hash the whole ledger). Keys travel as two arrays; the SQL is built from
+# constants only (S608 below).
+_KEYS = "unnest(CAST(:hids AS uuid[]), CAST(:months AS date[])) AS k(household_id, month)"
+_ROWS_OF_KEY = (
+    "e.household_id = k.household_id AND e.sale_date >= k.month "
+    "AND e.sale_date < CAST(k.month + interval '1 month' AS date)"
+)
+_MONTH_SUMS = text(
+    "SELECT k.household_id, k.month, s.poverty_status, s.category, s.total "  # noqa: S608
+    f"FROM {_KEYS} CROSS JOIN LATERAL ("
+    "SELECT e.poverty_status, e.category, sum(e.amount) AS total "
+    f"FROM attribution_entries e WHERE {_ROWS_OF_KEY} "
+    "GROUP BY e.poverty_status, e.category) s"
+)
+_MONTH_LATEST_SALES = text(
+    "SELECT k.household_id, k.month, l.commune_code, l.province_code, l.admin_version, "  # noqa: S608
+    "l.area, l.poverty_status, l.members_count, l.income_per_person_month "
+    f"FROM {_KEYS} CROSS JOIN LATERAL ("
+    "SELECT e.commune_code, e.province_code, e.admin_version, e.area, e.poverty_status, "
+    "e.members_count, e.income_per_person_month FROM attribution_entries e "
+    f"WHERE {_ROWS_OF_KEY} AND e.kind = 'sale' "
+    "ORDER BY e.sale_date DESC, e.booked_at DESC, e.id DESC LIMIT 1) l"
+)
+
+# The household-months of some ledger rows, each row found by its primary key: as a plain
+# filter (`id = ANY(...)` of 10,000 ids) the planner read the whole ledger instead.
+_KEYS_OF_ENTRIES = text(
+    "SELECT DISTINCT e.household_id, CAST(date_trunc('month', e.sale_date) AS date) "
+    "FROM unnest(CAST(:ids AS uuid[])) AS i(id) CROSS JOIN LATERAL ("
+    "SELECT household_id, sale_date FROM attribution_entries WHERE id = i.id LIMIT 1) e"
+)
 
 
 class ImpactRepository:
@@ -275,11 +386,18 @@ class ImpactRepository:
             _INSERT_EMPTY_MONTHS,
             {"hids": [h for h, _ in ordered], "months": [m for _, m in ordered]},
         )
+        keyed = _keys_table(ordered)
         result = await self._session.execute(
             select(HouseholdMonth)
-            .where(tuple_(HouseholdMonth.household_id, HouseholdMonth.month).in_(ordered))
+            .join(
+                keyed,
+                and_(
+                    HouseholdMonth.household_id == keyed.c.household_id,
+                    HouseholdMonth.month == keyed.c.month,
+                ),
+            )
             .order_by(HouseholdMonth.household_id, HouseholdMonth.month)
-            .with_for_update()
+            .with_for_update(of=HouseholdMonth)
             .execution_options(populate_existing=True)
         )
         return {(row.household_id, row.month): row for row in result.scalars().all()}
@@ -288,53 +406,12 @@ class ImpactRepository:
         self, keys: Sequence[HouseholdMonthKey]
     ) -> list[tuple[uuid.UUID, date, str, str, int]]:
         """(household, month, status, category, Σ amount) over the ledger rows of the keys."""
-        keyed = _keys_table(keys)
-        month = cast(func.date_trunc("month", AttributionEntry.sale_date), Date)
-        result = await self._session.execute(
-            select(
-                AttributionEntry.household_id,
-                month,
-                AttributionEntry.poverty_status,
-                AttributionEntry.category,
-                func.sum(AttributionEntry.amount),
-            )
-            .join(keyed, _in_key_month(keyed))
-            .group_by(
-                AttributionEntry.household_id,
-                month,
-                AttributionEntry.poverty_status,
-                AttributionEntry.category,
-            )
-        )
+        result = await self._session.execute(_MONTH_SUMS, _key_arrays(keys))
         return [(h, m, s, c, int(total)) for h, m, s, c, total in result]
 
     async def month_latest_sales(self, keys: Sequence[HouseholdMonthKey]) -> Sequence[Any]:
         """Facts of each key's latest sale: the status, place and members the month shows."""
-        keyed = _keys_table(keys)
-        month = cast(func.date_trunc("month", AttributionEntry.sale_date), Date).label("month")
-        result = await self._session.execute(
-            select(
-                AttributionEntry.household_id,
-                month,
-                AttributionEntry.commune_code,
-                AttributionEntry.province_code,
-                AttributionEntry.admin_version,
-                AttributionEntry.area,
-                AttributionEntry.poverty_status,
-                AttributionEntry.members_count,
-                AttributionEntry.income_per_person_month,
-            )
-            .join(keyed, _in_key_month(keyed))
-            .where(AttributionEntry.kind == EntryKind.SALE.value)
-            .ext(distinct_on(AttributionEntry.household_id, month))
-            .order_by(
-                AttributionEntry.household_id,
-                month,
-                AttributionEntry.sale_date.desc(),
-                AttributionEntry.booked_at.desc(),
-                AttributionEntry.id.desc(),
-            )
-        )
+        result = await self._session.execute(_MONTH_LATEST_SALES, _key_arrays(keys))
         return result.all()
 
     async def save_household_months(self, rows: Sequence[tuple[uuid.UUID, MonthFigures]]) -> None:
@@ -441,12 +518,7 @@ class ImpactRepository:
         return [(h, m) for h, m in result]
 
     async def keys_of_entries(self, entry_ids: Sequence[uuid.UUID]) -> list[HouseholdMonthKey]:
-        month = cast(func.date_trunc("month", AttributionEntry.sale_date), Date)
-        result = await self._session.execute(
-            select(AttributionEntry.household_id, month)
-            .where(AttributionEntry.id.in_(entry_ids))
-            .distinct()
-        )
+        result = await self._session.execute(_KEYS_OF_ENTRIES, {"ids": list(entry_ids)})
         return [(h, m) for h, m in result]
 
     async def area_totals_from_household_months(
@@ -494,39 +566,94 @@ class ImpactRepository:
         }
 
     # ---- Reports -----------------------------------------------------------------------
+    #
+    # Each report is one statement: the place (its name, its province, whether it exists)
+    # and every figure come back together, so a request makes one round trip and reads one
+    # snapshot. The statement runs on the session's connection through the driver: outside
+    # a transaction that is one snapshot by itself and needs no BEGIN or COMMIT; inside one
+    # (a request that wrote first, a test's outer transaction) it reads that transaction.
+    # The geo tables are read here, never written (as households and reviews are above).
+
+    async def _fetch(self, sql: str, *args: object) -> list[Any]:
+        """asyncpg records (asyncpg ships no type information): by name or by position."""
+        connection = await self._session.connection()
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        rows: list[Any] = await driver.fetch(sql, *args)
+        return rows
+
+    async def area_summary(
+        self,
+        level: AreaLevel,
+        admin_version: str,
+        code: str,
+        month_from: date,
+        month_to: date,
+        *,
+        with_communes: bool = False,
+    ) -> AreaSummaryRows | None:
+        """A commune's or province's name and figures by month (only the months that have a
+        row), with each commune's totals over the range when asked; None if no such place."""
+        sql = _AREA_SUMMARY_SQL[level, with_communes and level is AreaLevel.PROVINCE]
+        rows = await self._fetch(sql, admin_version, code, month_from, month_to)
+        if not rows:
+            return None
+        row = rows[0]
+        return AreaSummaryRows(
+            code=row["code"],
+            name=row["name"],
+            province_code=row["province_code"],
+            months=[AreaMonthFigures._make(m) for m in row["months"]],
+            communes=(
+                [CommuneTotals._make(c) for c in row["communes"]]
+                if row["communes"] is not None
+                else None
+            ),
+        )
 
     async def area_months(
         self, level: AreaLevel, admin_version: str, code: str, month_from: date, month_to: date
-    ) -> Sequence[AreaMonth]:
-        result = await self._session.execute(
-            select(AreaMonth)
-            .where(
-                AreaMonth.level == level.value,
-                AreaMonth.admin_version == admin_version,
-                AreaMonth.code == code,
-                AreaMonth.month.between(month_from, month_to),
-            )
-            .order_by(AreaMonth.month)
+    ) -> list[AreaMonthFigures]:
+        rows = await self._fetch(
+            _AREA_MONTHS_SQL, level.value, admin_version, code, month_from, month_to
         )
-        return result.scalars().all()
+        return [AreaMonthFigures._make(r) for r in rows]
 
-    async def commune_totals(
-        self, admin_version: str, province_code: str, month_from: date, month_to: date
-    ) -> Sequence[Any]:
-        """Per commune of a province: the counters summed over the months."""
-        columns = [func.sum(getattr(AreaMonth, name)).label(name) for name in AREA_COUNTERS]
-        result = await self._session.execute(
-            select(AreaMonth.code, *columns)
-            .where(
-                AreaMonth.level == AreaLevel.COMMUNE.value,
-                AreaMonth.admin_version == admin_version,
-                AreaMonth.province_code == province_code,
-                AreaMonth.month.between(month_from, month_to),
-            )
-            .group_by(AreaMonth.code)
-            .order_by(AreaMonth.code)
+    async def household_page(
+        self,
+        place: PlaceLevel,
+        code: str | None,
+        *,
+        admin_version: str,
+        status: str | None,
+        month_from: date,
+        month_to: date,
+        limit: int,
+        offset: int,
+    ) -> HouseholdPage | None:
+        """One page of the household-months with sales of a commune, a province or every
+        place (newest month first, then by household), the total, and the place's province;
+        None if the commune or province does not exist.
+
+        Without a status filter the total is the sum of the area-months' `households_selling`
+        (kept in the same transaction as the household-months, so equal to counting them);
+        with one it is a count, since a household reviewed mid-month counts in two groups of
+        its area-month but has one status in the list."""
+        sql = _HOUSEHOLD_PAGE_SQL[place, status is not None]
+        args: list[object] = [admin_version, code, month_from, month_to, limit, offset]
+        if status is not None:
+            args.append(status)
+        rows = await self._fetch(sql, *args)
+        if not rows:
+            return None
+        first = rows[0]
+        items = (
+            [HouseholdPageRow._make(r[2:]) for r in rows]
+            if first["household_id"] is not None
+            else []
         )
-        return result.all()
+        return HouseholdPage(
+            province_code=first["place_province_code"], total=int(first["total"]), rows=items
+        )
 
     async def uplift_distribution(self, scope: HouseholdFilter, edges: Sequence[int]) -> list[int]:
         """Households selling per uplift bucket [edges[i], edges[i+1]) over the range; the last
@@ -636,6 +763,10 @@ class ImpactRepository:
         await self._session.flush()
 
 
+def _key_arrays(keys: Sequence[HouseholdMonthKey]) -> dict[str, list[Any]]:
+    return {"hids": [h for h, _ in keys], "months": [m for _, m in keys]}
+
+
 def _keys_table(keys: Sequence[HouseholdMonthKey]) -> Any:
     households = [h for h, _ in keys]
     months = [m for _, m in keys]
@@ -647,14 +778,6 @@ def _keys_table(keys: Sequence[HouseholdMonthKey]) -> Any:
             func.unnest(cast(months, ARRAY(Date()))).label("month"),
         )
     ).subquery("keys")
-
-
-def _in_key_month(keyed: Any) -> ColumnElement[bool]:
-    return and_(
-        AttributionEntry.household_id == keyed.c.household_id,
-        AttributionEntry.sale_date >= keyed.c.month,
-        AttributionEntry.sale_date < keyed.c.month + text("interval '1 month'"),
-    )
 
 
 def _scope_conditions(scope: HouseholdFilter) -> list[ColumnElement[bool]]:
@@ -671,3 +794,97 @@ def _scope_conditions(scope: HouseholdFilter) -> list[ColumnElement[bool]]:
 
 def _array_literal(edges: Iterable[int]) -> str:
     return "ARRAY[" + ",".join(str(int(e)) for e in edges) + "]"
+
+
+# ---- Report statements (see "Reports" in ImpactRepository) -------------------------------
+# Parameters: $1 admin version, $2 the place's code, $3 and $4 the first and last month;
+# the household page adds $5 limit, $6 offset and, with a status filter, $7 the status.
+
+_AREA_MONTH_ROW = "ROW(" + ", ".join(f"a.{name}" for name in AreaMonthFigures._fields) + ")"
+
+_AREA_MONTHS_SQL = (
+    "SELECT " + ", ".join(f"a.{name}" for name in AreaMonthFigures._fields) + " "
+    "FROM area_month_impact a WHERE a.level = $1 AND a.admin_version = $2 AND a.code = $3 "
+    "AND a.month BETWEEN $4 AND $5 ORDER BY a.month"
+)
+
+_COMMUNE_TOTALS_ROW = (
+    "ROW(c.code, " + ", ".join(f"sum(c.{name})::bigint" for name in CommuneTotals._fields[1:]) + ")"
+)
+
+
+def _area_summary_sql(level: AreaLevel, with_communes: bool) -> str:
+    # Built once at import from our own identifiers (S608 below): values are bound parameters.
+    table = "communes" if level is AreaLevel.COMMUNE else "provinces"
+    province = "pl.province_code" if level is AreaLevel.COMMUNE else "pl.code"
+    communes = (
+        f"ARRAY(SELECT {_COMMUNE_TOTALS_ROW} "  # noqa: S608 - our own identifiers
+        "FROM area_month_impact c "
+        "WHERE c.level = 'commune' AND c.admin_version = $1 AND c.province_code = $2 "
+        "AND c.month BETWEEN $3 AND $4 GROUP BY c.code ORDER BY c.code)"
+        if with_communes
+        else "NULL"
+    )
+    return (
+        f"SELECT pl.code, pl.name, {province} AS province_code, "  # noqa: S608 - as above
+        f"ARRAY(SELECT {_AREA_MONTH_ROW} FROM area_month_impact a "
+        f"WHERE a.level = '{level.value}' AND a.admin_version = $1 AND a.code = $2 "
+        "AND a.month BETWEEN $3 AND $4 ORDER BY a.month) AS months, "
+        f"{communes} AS communes "
+        f"FROM {table} pl WHERE pl.admin_version = $1 AND pl.code = $2"
+    )
+
+
+_AREA_SUMMARY_SQL = {
+    (level, with_communes): _area_summary_sql(level, with_communes)
+    for level in AreaLevel
+    for with_communes in (False, True)
+}
+
+
+def _household_page_sql(place: PlaceLevel, by_status: bool) -> str:
+    # Built once at import from our own identifiers (S608 below): values are bound parameters.
+    # Commune codes are national (see ensure_jurisdiction), so a commune's rows are found
+    # by its code alone, as its area-month rows are.
+    if place == "commune":
+        source, found = "communes pl", "pl.admin_version = $1 AND pl.code = $2"
+        province, rows_of_place = "pl.province_code", "AND h.commune_code = $2"
+        area = "a.level = 'commune' AND a.code = $2"
+    elif place == "province":
+        source, found = "provinces pl", "pl.admin_version = $1 AND pl.code = $2"
+        province, rows_of_place = "pl.code", "AND h.province_code = $2"
+        area = "a.level = 'province' AND a.code = $2"
+    else:
+        source, found = "(SELECT $2::varchar AS code) pl", "true"
+        province, rows_of_place = "NULL::varchar", ""
+        area = "a.level = 'province'"
+    rows = (
+        f"h.admin_version = $1 {rows_of_place} AND h.month BETWEEN $3 AND $4 "
+        "AND h.revenue_amount > 0" + (" AND h.status = $7" if by_status else "")
+    )
+    total = (
+        f"SELECT count(*) AS total FROM household_month_impact h WHERE {rows}"  # noqa: S608
+        if by_status
+        else "SELECT coalesce(sum(a.households_selling), 0)::bigint AS total "  # noqa: S608
+        f"FROM area_month_impact a WHERE {area} AND a.admin_version = $1 "
+        "AND a.month BETWEEN $3 AND $4"
+    )
+    columns = ", ".join(
+        "hh.head_name" if name == "head_name" else f"h.{name}" for name in HouseholdPageRow._fields
+    )
+    return (
+        f"SELECT {province} AS place_province_code, t.total, p.* "  # noqa: S608 - as above
+        f"FROM {source} "
+        f"CROSS JOIN LATERAL ({total}) t "
+        f"LEFT JOIN LATERAL (SELECT {columns} FROM household_month_impact h "
+        f"JOIN households hh ON hh.id = h.household_id WHERE {rows} "
+        "ORDER BY h.month DESC, h.household_id DESC LIMIT $5 OFFSET $6) p ON true "
+        f"WHERE {found}"
+    )
+
+
+_HOUSEHOLD_PAGE_SQL: dict[tuple[PlaceLevel, bool], str] = {
+    (place, by_status): _household_page_sql(place, by_status)
+    for place in ("commune", "province", "all")
+    for by_status in (False, True)
+}

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import DateTime, and_, case, exists, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -346,6 +346,57 @@ class LivestreamRepository:
             where=BuyerCount.quantity + statement.excluded.quantity <= limit,
         ).returning(BuyerCount.quantity)
         result = await self._session.execute(upsert)
+        return result.scalar_one_or_none()
+
+    async def lock_buyer_counts(
+        self, item_id: uuid.UUID, buyer_keys: Sequence[str], now: datetime
+    ) -> dict[str, int]:
+        """Lock every buyer's count row of an item (made at zero when new) and read it: the
+        batch that holds them decides each buyer's orders alone. Keys are locked in sorted
+        order, so two batches cannot deadlock on them."""
+        keys = sorted(set(buyer_keys))
+        if not keys:
+            return {}
+        rows = await self._session.execute(
+            _LOCK_BUYER_COUNTS,
+            {
+                "ids": [uuid.uuid4() for _ in keys],
+                "item_id": item_id,
+                "keys": keys,
+                "now": now,
+            },
+        )
+        return {row.buyer_key: int(row.quantity) for row in rows}
+
+    async def take_for_buyers(
+        self, item_id: uuid.UUID, quantity: int, counts: dict[str, int], now: datetime
+    ) -> int | None:
+        """One statement for a batch: the buyers' new totals (rows `lock_buyer_counts`
+        holds) and `quantity` taken from the item's counter as `take_from_item` does. The
+        units left, or None when the item had less (or is no longer pinned)."""
+        keys = sorted(counts)
+        result = await self._session.execute(
+            _TAKE_FOR_BUYERS,
+            {
+                "item_id": item_id,
+                "quantity": quantity,
+                "keys": keys,
+                "quantities": [counts[key] for key in keys],
+                "now": now,
+            },
+        )
+        return result.scalar_one_or_none()
+
+    async def lock_item_available(self, item_id: uuid.UUID) -> int | None:
+        """The counter of a pinned item, its row locked until the commit; None when the
+        item is gone or no longer pinned. FOR NO KEY UPDATE, the lock the UPDATE would
+        take: FOR UPDATE would also block the foreign-key checks (KEY SHARE) of the rows
+        another batch inserts for the item, and two batches would deadlock."""
+        result = await self._session.execute(
+            select(LiveItem.available)
+            .where(LiveItem.id == item_id, LiveItem.unpinned_at.is_(None))
+            .with_for_update(key_share=True)
+        )
         return result.scalar_one_or_none()
 
     async def uncount_for_buyer(self, item_id: uuid.UUID, buyer_key: str, quantity: int) -> None:
@@ -726,3 +777,36 @@ class LivestreamRepository:
             .limit(limit)
         )
         return [(row[0], row[1]) for row in result]
+
+
+# ON CONFLICT DO UPDATE (not DO NOTHING) so an existing row is locked and returned too.
+_LOCK_BUYER_COUNTS = text(
+    """
+    INSERT INTO livestream_buyer_counts AS c
+           (id, item_id, buyer_key, quantity, created_at, updated_at)
+    SELECT u.id, :item_id, u.buyer_key, 0, :now, :now
+      FROM unnest(CAST(:ids AS uuid[]), CAST(:keys AS varchar[])) AS u(id, buyer_key)
+    ORDER BY u.buyer_key
+    ON CONFLICT (item_id, buyer_key) DO UPDATE SET quantity = c.quantity
+    RETURNING c.buyer_key, c.quantity
+    """
+)
+
+_TAKE_FOR_BUYERS = text(
+    """
+    WITH counted AS (
+        UPDATE livestream_buyer_counts AS c
+           SET quantity = u.quantity, updated_at = :now
+          FROM unnest(CAST(:keys AS varchar[]), CAST(:quantities AS integer[]))
+               AS u(buyer_key, quantity)
+         WHERE c.item_id = :item_id AND c.buyer_key = u.buyer_key
+    )
+    UPDATE livestream_items
+       SET available = available - :quantity,
+           sold_out_at = CASE WHEN available - :quantity = 0
+                              THEN coalesce(sold_out_at, :now) ELSE sold_out_at END,
+           updated_at = :now
+     WHERE id = :item_id AND unpinned_at IS NULL AND available >= :quantity
+    RETURNING available
+    """
+)

@@ -32,7 +32,7 @@ from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import Role
 from marketplace.catalog.models import MAX_PRICE_AMOUNT, ProductStatus
 from marketplace.db import utcnow
-from marketplace.errors import NotAuthenticated, ValidationFailed
+from marketplace.errors import MarketplaceError, NotAuthenticated, ValidationFailed
 from marketplace.livestreams.errors import (
     FlashDealRunning,
     HostNotVerified,
@@ -143,6 +143,57 @@ class ReservedItem:
     hold_seconds: int
     session_id: uuid.UUID
     code: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationAsk:
+    """One buyer's ask in a batch of reservations of one item."""
+
+    buyer_key: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservations:
+    """An item opened for a batch of reservations (`open_reservations`), or its refusal."""
+
+    item: LiveItem | None = None
+    reserved: ReservedItem | None = None
+    refusal: MarketplaceError | None = None
+
+
+Reservation = ReservedItem | MarketplaceError
+"""A batch's answer to one ask: the reservation, or the refusal `reserve_item` would raise."""
+
+
+def serve_asks(
+    asks: Sequence[ReservationAsk],
+    counts: dict[str, int],
+    available: int,
+    limit: int,
+    reserved: ReservedItem,
+) -> tuple[list[Reservation], dict[str, int], int]:
+    """The rules of `reserve_item` applied to asks in order, in memory, against the locked
+    buyer counts and item counter: each ask's answer, the buyers' new counts, units left."""
+    counts = dict(counts)
+    answers: list[Reservation] = []
+    changed: dict[str, int] = {}
+    left = available
+    for ask in asks:
+        held = counts.get(ask.buyer_key, 0)
+        if ask.quantity < 1:
+            answers.append(ValidationFailed.for_field("quantity", "must be at least 1"))
+        elif held + ask.quantity > limit:
+            answers.append(LimitReached(f"at most {limit} per buyer"))
+        elif left == 0:
+            answers.append(SoldOut("sold out"))
+        elif left < ask.quantity:
+            answers.append(SoldOut(f"only {left} left", extra={"available": left}))
+        else:
+            counts[ask.buyer_key] = changed[ask.buyer_key] = held + ask.quantity
+            left -= ask.quantity
+            answers.append(reserved)
+    return answers, changed, left
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -665,6 +716,69 @@ class LivestreamService:
             session_id=live.id,
             code=item.code,
         )
+
+    async def open_reservations(self, item_id: uuid.UUID, now: datetime) -> Reservations:
+        """The first half of `reserve_many`, without any lock: the item, its session, the
+        price at `now`. The refusal every ask of the item gets instead, when there is one."""
+        if await self._redis.exists(_sold_out_key(item_id)):
+            return Reservations(refusal=SoldOut("sold out"))
+        found = await self._repo.item_and_session(item_id)
+        if found is None:
+            return Reservations(refusal=ItemNotFound())
+        item, live = found
+        try:
+            live.ensure_live()
+            if not item.is_pinned:
+                raise ItemUnpinned()
+        except MarketplaceError as exc:
+            return Reservations(refusal=exc)
+        price = await self._repo.flash_price_at(item.id, now) or item.live_price_amount
+        reserved = ReservedItem(
+            item_id=item.id,
+            variant_id=item.variant_id,
+            product_id=item.product_id,
+            unit_price_amount=price,
+            hold_seconds=live.hold_seconds,
+            session_id=live.id,
+            code=item.code,
+        )
+        return Reservations(item=item, reserved=reserved)
+
+    async def reserve_many(
+        self, opened: Reservations, asks: Sequence[ReservationAsk], now: datetime
+    ) -> list[Reservation]:
+        """`reserve_item` for many asks of one item under a single lock of its row: the
+        group-commit path of a flash sale. Asks are served in order with the same rules
+        (the per-buyer limit, then the stock, at the price of `open_reservations`); a
+        refusal leaves the others untouched. Locks the buyers' counts, then the item (the
+        lock order of `reserve_item`, so the two paths cannot deadlock); the item's lock
+        is held for one more statement and the caller's commit."""
+        item, reserved = opened.item, opened.reserved
+        if item is None or reserved is None:
+            refusal = opened.refusal or ItemNotFound()
+            return [refusal for _ in asks]
+        limit = item.per_buyer_limit
+        counts = await self._repo.lock_buyer_counts(
+            item.id, [ask.buyer_key for ask in asks if 1 <= ask.quantity <= limit], now
+        )
+        available = await self._repo.lock_item_available(item.id)
+        if available is None:
+            return [ItemUnpinned() for _ in asks]
+        answers, changed, left = serve_asks(asks, counts, available, limit, reserved)
+        if changed:
+            taken = await self._repo.take_for_buyers(item.id, available - left, changed, now)
+            if taken != left:
+                raise RuntimeError(f"livestream item {item.id} changed under its row lock")
+            self._events.add(self._stock_event(item, left, now))
+        if left == 0:
+            key = _sold_out_key(item.id)
+            redis = self._redis
+
+            async def flag_sold_out() -> None:
+                await redis.set(key, b"1", ex=SOLD_OUT_FLAG_TTL_SECONDS)
+
+            self._events.call_after_commit(flag_sold_out)
+        return answers
 
     async def release_item(self, *, item_id: uuid.UUID, buyer_key: str, quantity: int) -> None:
         """Give back what `reserve_item` held (a hold expired or was cancelled): the buyer's

@@ -16,6 +16,7 @@ from marketplace.accounts.guards import allow, public
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import Role
 from marketplace.db import BIGINT_MAX
+from marketplace.orders.group_commit import group_commit
 from marketplace.orders.models import OrderStatus
 from marketplace.orders.placement import claim_sessions
 from marketplace.orders.schemas import (
@@ -52,6 +53,7 @@ async def provide_order_service(
         resources.redis,
         resources.clock,
         claims=claim_sessions(resources),
+        group=group_commit(resources),
     )
 
 

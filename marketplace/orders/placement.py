@@ -33,7 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.errors import MarketplaceError, problem
-from marketplace.livestreams.service import LivestreamService
+from marketplace.livestreams.service import (
+    LivestreamService,
+    Reservation,
+    ReservationAsk,
+    Reservations,
+)
 from marketplace.orders.errors import (
     IdempotencyKeyMissing,
     IdempotencyKeyReused,
@@ -56,9 +61,12 @@ from marketplace.orders.models import (
     StockHold,
 )
 from marketplace.orders.repository import (
+    ClaimAnswer,
     IdempotencyRepository,
+    NewClaim,
     OrderRepository,
     StockRepository,
+    StoredAnswer,
     VariantFacts,
     VariantStock,
 )
@@ -72,7 +80,7 @@ from marketplace.orders.schemas import (
     ShippingDetails,
     order_read,
 )
-from marketplace.resources import Clock, Resources
+from marketplace.resources import Clock, Resources, autocommit_sessions
 from marketplace.sellers.pii import InvalidPhone, normalise_phone
 from marketplace.settings import Settings
 from marketplace.unit_of_work import UnitOfWork
@@ -128,11 +136,44 @@ class _Line:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """An order inserted but whose catalog stock is not taken yet."""
+    """An order inserted (or, in a batch, about to be) whose catalog stock is not taken yet."""
 
     details: OrderDetails
     catalog_lines: list[_Line]
     """In the lock order (ascending variant id)."""
+    holds: Sequence[StockHold] = ()
+    """The order's holds, when a batch inserts them with the order."""
+
+
+BATCHED_FIELD = "lines[0].livestream_item_id"
+"""The field a batched order's refusals name: it has that one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    index: int
+    request: PlaceOrder
+    line: _Line
+
+
+@dataclass(slots=True)
+class Ticket:
+    """One POST /api/orders waiting for a group commit (see `group_commit`)."""
+
+    buyer: AuthenticatedUser
+    key: str
+    fingerprint: str
+    body: OrderCreate
+    instance: str
+
+    @property
+    def scope(self) -> str:
+        return f"user:{self.buyer.id}"
+
+    @staticmethod
+    def batchable(body: OrderCreate) -> bool:
+        """One line of a pinned item: the flash-sale order, the only kind batched."""
+        return len(body.lines) == 1 and body.lines[0].livestream_item_id is not None
 
 
 class _ClaimLost(Exception):
@@ -157,23 +198,9 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
-CLAIMS = "orders_idempotency_claims"
-
-
 def claim_sessions(resources: Resources) -> async_sessionmaker[AsyncSession]:
-    """Idempotency claims commit on their own at once: with the app's engine, in
-    autocommit (one round trip, no BEGIN/COMMIT); without one (tests hand in a
-    sessionmaker bound to their transaction), the app's sessions."""
-    if resources.engine is None:
-        return resources.sessionmaker
-    made = resources.extras.get(CLAIMS)
-    if not isinstance(made, async_sessionmaker):
-        made = async_sessionmaker(
-            resources.engine.execution_options(isolation_level="AUTOCOMMIT"),
-            expire_on_commit=False,
-        )
-        resources.extras[CLAIMS] = made
-    return made
+    """Idempotency claims commit on their own at once, in autocommit (one round trip)."""
+    return autocommit_sessions(resources)
 
 
 def check_idempotency_key(key: str | None) -> str:
@@ -406,13 +433,7 @@ class Placement:
                 item_id=item_id, buyer_key=buyer_key, quantity=line.request.quantity, now=now
             )
         except MarketplaceError as exc:
-            if exc.code == SoldOut.code:
-                raise SoldOut(field, exc.extra.get("available")) from None
-            if exc.code == LimitReached.code:
-                raise LimitReached(field, exc.detail) from None
-            if exc.code in {"item_not_found", "item_unpinned"}:
-                raise ItemUnavailable(field, exc.detail) from None
-            raise
+            raise _order_refusal(exc, field) from None
         state = (await self._stock.read([reserved.variant_id])).get(reserved.variant_id)
         if state is None:
             raise ItemUnavailable(field, "the item's variant no longer exists")
@@ -609,6 +630,142 @@ class Placement:
             raise
         return StoredResponse(status_code=201, body=payload, replayed=False)
 
+    # ---- Many orders of pinned items in one transaction (group commit) -------------------
+
+    async def place_batch(self, tickets: Sequence[Ticket]) -> list[StoredResponse | None]:
+        """Place many one-line livestream orders in the caller's transaction, each under
+        the rules and exactly-once answer of `place_order_once`: claims for every key in
+        one statement, every reservation of an item under one lock of its row (taken
+        last), every order in one INSERT, every answer in one UPDATE. The caller commits
+        once, then answers: an order is only acknowledged once durable.
+
+        None for a ticket whose key another ticket of the batch holds: the caller runs it
+        again after this commit, when it replays that answer. Raises only for a failure of
+        the whole batch (the caller's rollback then undoes all of it)."""
+        now = self._clock()
+        answers: list[StoredResponse | None] = [None] * len(tickets)
+        firsts: dict[tuple[str, str], int] = {}
+        for index, ticket in enumerate(tickets):
+            firsts.setdefault((ticket.scope, ticket.key), index)
+        claims = {
+            index: NewClaim(
+                uuid.uuid4(), tickets[index].scope, tickets[index].key, tickets[index].fingerprint
+            )
+            for index in firsts.values()
+        }
+        records = IdempotencyRepository(self._uow.session)
+        held = await records.claim_many(
+            sorted(claims.values(), key=lambda c: (c.scope, c.key)),
+            now=now,
+            locked_until=now + IDEMPOTENCY_LEASE,
+            expires_at=now + IDEMPOTENCY_TTL,
+        )
+        mine = [index for index, claim in claims.items() if claim.claim_id in held]
+        theirs = [index for index in claims if claims[index].claim_id not in held]
+        if theirs:
+            found = await records.find_many([(tickets[i].scope, tickets[i].key) for i in theirs])
+            for index in theirs:
+                ticket = tickets[index]
+                answers[index] = _replay(found.get((ticket.scope, ticket.key)), ticket)
+
+        outcomes: dict[int, Prepared | MarketplaceError] = {}
+        by_item: dict[uuid.UUID, list[_Asked]] = {}
+        for index in mine:
+            ticket = tickets[index]
+            try:
+                request = self._from_body(ticket.buyer, ticket.body)
+                line = self._checked_lines(request)[0]
+            except MarketplaceError as exc:
+                outcomes[index] = exc
+                continue
+            item_id = line.request.livestream_item_id
+            assert item_id is not None  # noqa: S101 - only such orders are batched
+            by_item.setdefault(item_id, []).append(_Asked(index, request, line))
+        # Everything read without a lock first; then each item's lock (in id order, the
+        # lock order), held for one more statement each and the one below until the commit.
+        items = sorted(by_item, key=str)
+        opened = {item_id: await self._open(item_id, now) for item_id in items}
+        for item_id in items:
+            asked = by_item[item_id]
+            reserved = await self._livestreams().reserve_many(
+                opened[item_id][0],
+                [ReservationAsk(a.request.buyer_key, a.line.request.quantity) for a in asked],
+                now,
+            )
+            for entry, reservation in zip(asked, reserved, strict=True):
+                outcomes[entry.index] = self._placed(entry, reservation, opened[item_id][1], now)
+
+        placed = [p for p in outcomes.values() if isinstance(p, Prepared)]
+        completed: list[ClaimAnswer] = []
+        for index, outcome in outcomes.items():
+            order_id: uuid.UUID | None = None
+            if isinstance(outcome, Prepared):
+                answer = StoredResponse(
+                    201, msgspec.json.encode(order_read(outcome.details)), False
+                )
+                order_id = outcome.details.order.id
+            else:
+                body = _problem_body(outcome, tickets[index].instance)
+                answer = StoredResponse(outcome.status_code, body, replayed=False)
+            answers[index] = answer
+            completed.append(
+                ClaimAnswer(claims[index].claim_id, answer.status_code, answer.body, order_id)
+            )
+        held_still = await self._orders.add_many(
+            [p.details.order for p in placed],
+            [f for p in placed for f in p.details.fulfilments],
+            [line for p in placed for line in p.details.lines],
+            [h for p in placed for h in p.holds],
+            answers=completed,
+            now=now,
+        )
+        if held_still != len(completed):
+            raise RuntimeError("an idempotency claim of the batch was lost before its answer")
+        return answers
+
+    async def _open(
+        self, item_id: uuid.UUID, now: datetime
+    ) -> tuple[Reservations, VariantFacts | None]:
+        """An item opened for reservations, with the facts of the variant it sells."""
+        opened = await self._livestreams().open_reservations(item_id, now)
+        if opened.reserved is None:
+            return opened, None
+        variant_id = opened.reserved.variant_id
+        state = (await self._stock.read([variant_id])).get(variant_id)
+        if state is None:
+            gone = ItemUnavailable(BATCHED_FIELD, "the item's variant no longer exists")
+            return Reservations(refusal=gone), None
+        return opened, state.facts
+
+    def _placed(
+        self,
+        entry: _Asked,
+        reservation: Reservation,
+        facts: VariantFacts | None,
+        now: datetime,
+    ) -> Prepared | MarketplaceError:
+        """One order of a batch, built in memory from its reservation (or its refusal)."""
+        line, request = entry.line, entry.request
+        field = f"{line.field}.livestream_item_id"
+        if isinstance(reservation, MarketplaceError):
+            return _order_refusal(reservation, field)
+        if facts is None:  # a reservation is only made for an item whose facts were read
+            raise RuntimeError("a reservation without its variant's facts")
+        line.facts = facts
+        line.unit_price_amount = reservation.unit_price_amount
+        line.hold_seconds = reservation.hold_seconds
+        details = self._build(
+            session_id=reservation.session_id,
+            request=request,
+            lines=[line],
+            method=self._checked_method(request.payment_method),
+            source=OrderSource.LIVESTREAM,
+            contact_phone=request.contact_phone,
+            now=now,
+        )
+        holds = self._holds_for(details, request.buyer_key, now)
+        return Prepared(details=details, catalog_lines=[], holds=holds)
+
     def _from_body(self, buyer: AuthenticatedUser, body: OrderCreate) -> PlaceOrder:
         phone = self._checked_phone(body.shipping.phone, "shipping.phone")
         assert phone is not None  # noqa: S101 - the schema requires a phone
@@ -681,6 +838,32 @@ class Placement:
 
     async def purge_idempotency_records(self, now: datetime, limit: int) -> int:
         return await IdempotencyRepository(self._uow.session).purge_expired(now, limit)
+
+
+def _order_refusal(exc: MarketplaceError, field: str) -> MarketplaceError:
+    """The livestream domain's refusal of a reservation, as the order line's refusal."""
+    if exc.code == SoldOut.code:
+        return SoldOut(field, exc.extra.get("available"))
+    if exc.code == LimitReached.code:
+        return LimitReached(field, exc.detail)
+    if exc.code in {"item_not_found", "item_unpinned"}:
+        return ItemUnavailable(field, exc.detail)
+    return exc
+
+
+def _replay(record: StoredAnswer | None, ticket: Ticket) -> StoredResponse:
+    """The answer for a key that was already claimed: its first answer, or the refusal
+    `place_order_once` raises (rendered as its error handler would)."""
+    error: MarketplaceError
+    if record is None or record.in_flight or record.status_code is None or record.body is None:
+        error = RequestInProgress()
+    elif record.fingerprint != ticket.fingerprint:
+        error = IdempotencyKeyReused(
+            "this Idempotency-Key was first used with another body; use a new key"
+        )
+    else:
+        return StoredResponse(status_code=record.status_code, body=record.body, replayed=True)
+    return StoredResponse(error.status_code, _problem_body(error, ticket.instance), False)
 
 
 def _problem_body(exc: MarketplaceError, instance: str) -> bytes:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql.base import PGDialect
@@ -119,6 +120,22 @@ class StoredAnswer:
     body: bytes | None
 
 
+@dataclass(frozen=True, slots=True)
+class NewClaim:
+    claim_id: uuid.UUID
+    scope: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimAnswer:
+    claim_id: uuid.UUID
+    status_code: int
+    body: bytes
+    order_id: uuid.UUID | None
+
+
 class StockRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -165,36 +182,38 @@ class StockRepository:
                 )
 
 
-_INSERTED: dict[str, type[Base]] = {"f": Fulfilment, "l": OrderLine, "h": StockHold}
+_INSERTED: dict[str, type[Base]] = {
+    "o": Order,
+    "f": Fulfilment,
+    "l": OrderLine,
+    "h": StockHold,
+}
 
 
 _DIALECT = PGDialect()  # type: ignore[no-untyped-call] # SQLAlchemy leaves it unannotated
 
 
 @functools.cache
-def _insert_order() -> TextClause:
-    """One statement for an order of any size: sibling INSERTs in CTEs (their foreign keys
-    are checked at the end of the statement), the child rows passed as one array per
+def _insert_orders(*, answered: bool) -> TextClause:
+    """One statement for any number of orders of any size: sibling INSERTs in CTEs (their
+    foreign keys are checked at the end of the statement), the rows passed as one array per
     column and unnested, so the SQL text never changes and stays a prepared statement."""
     preparer = _DIALECT.identifier_preparer
-    order_columns = list(Order.__table__.columns)
-    parts = [
-        "o AS (INSERT INTO orders ({}) VALUES ({}))".format(  # noqa: S608 - our own identifiers
-            ", ".join(preparer.quote(c.name) for c in order_columns),
-            ", ".join(f":o_{c.key}" for c in order_columns),
-        )
-    ]
+    parts = []
     for prefix, model in _INSERTED.items():
         columns = list(model.__table__.columns)
         parts.append(
-            "{} AS (INSERT INTO {} ({}) SELECT * FROM unnest({}))".format(  # noqa: S608 - ditto
+            "{} AS (INSERT INTO {} ({}) SELECT * FROM unnest({}))".format(  # noqa: S608 - our own identifiers
                 prefix,
                 model.__tablename__,
                 ", ".join(preparer.quote(c.name) for c in columns),
                 ", ".join(f"CAST(:{prefix}_{c.key} AS {_array_of(c)})" for c in columns),
             )
         )
-    return text("WITH " + ", ".join(parts) + " SELECT 1")
+    if not answered:
+        return text("WITH " + ", ".join(parts) + " SELECT 1")
+    parts.append(_ANSWERS_CTE)
+    return text("WITH " + ", ".join(parts) + " SELECT count(*) FROM a")  # noqa: S608 - ours
 
 
 def _array_of(column: Any) -> str:
@@ -233,17 +252,43 @@ class OrderRepository:
         lines: Sequence[OrderLine],
         holds: Sequence[StockHold],
     ) -> None:
-        """The order and all its rows in one round trip (`_INSERT_ORDER`); the objects then
+        """The order and all its rows in one round trip (`_insert_orders`); the objects then
         join the session as persistent, as if loaded, so later changes are UPDATEs."""
-        params: dict[str, Any] = {f"o_{key}": value for key, value in _row(order).items()}
-        for prefix, rows in (("f", fulfilments), ("l", lines), ("h", holds)):
-            values = [_row(obj) for obj in rows]
-            for column in _INSERTED[prefix].__table__.columns:
-                params[f"{prefix}_{column.key}"] = [row[column.key] for row in values]
-        await self._session.execute(_insert_order(), params)
+        await self.add_many([order], fulfilments, lines, holds)  # no answer: it follows
         for obj in (order, *fulfilments, *lines, *holds):
             make_transient_to_detached(obj)
             self._session.add(obj)
+
+    async def add_many(
+        self,
+        orders: Sequence[Order],
+        fulfilments: Sequence[Fulfilment],
+        lines: Sequence[OrderLine],
+        holds: Sequence[StockHold],
+        *,
+        answers: Sequence[ClaimAnswer] = (),
+        now: datetime | None = None,
+    ) -> int:
+        """Any number of orders and their rows in one statement (a group commit's batch),
+        and with them the idempotency answers of the batch's claims: how many of those
+        claims were still held. The objects stay outside the session."""
+        params: dict[str, Any] = {}
+        for prefix, rows in (("o", orders), ("f", fulfilments), ("l", lines), ("h", holds)):
+            values = [_row(obj) for obj in rows]
+            for column in _INSERTED[prefix].__table__.columns:
+                params[f"{prefix}_{column.key}"] = [row[column.key] for row in values]
+        if not answers:
+            await self._session.execute(_insert_orders(answered=False), params)
+            return 0
+        params |= {
+            "a_ids": [a.claim_id for a in answers],
+            "a_statuses": [a.status_code for a in answers],
+            "a_bodies": [a.body for a in answers],
+            "a_order_ids": [a.order_id for a in answers],
+            "a_now": now,
+        }
+        result = await self._session.execute(_insert_orders(answered=True), params)
+        return int(result.scalar_one())
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
         return await self._session.get(Order, order_id)
@@ -551,6 +596,58 @@ class IdempotencyRepository:
         )
         return result.scalar_one_or_none() is not None
 
+    async def claim_many(
+        self,
+        claims: Sequence[NewClaim],
+        *,
+        now: datetime,
+        locked_until: datetime,
+        expires_at: datetime,
+    ) -> set[uuid.UUID]:
+        """`claim` for many keys in one statement, in the caller's transaction (a group
+        commit's: the claim commits with the answer). Keys must be distinct; they are
+        locked in sorted order so two batches cannot deadlock. The ids that hold a claim."""
+        if not claims:
+            return set()
+        rows = await self._session.execute(
+            _CLAIM_MANY,
+            {
+                "ids": [c.claim_id for c in claims],
+                "scopes": [c.scope for c in claims],
+                "keys": [c.key for c in claims],
+                "fingerprints": [c.fingerprint for c in claims],
+                "now": now,
+                "locked_until": locked_until,
+                "expires_at": expires_at,
+            },
+        )
+        return {row[0] for row in rows}
+
+    async def find_many(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredAnswer]:
+        if not keys:
+            return {}
+        rows = await self._session.execute(
+            select(
+                IdempotencyRecord.scope,
+                IdempotencyRecord.key,
+                IdempotencyRecord.fingerprint,
+                IdempotencyRecord.status,
+                IdempotencyRecord.response_status,
+                IdempotencyRecord.response_body,
+            ).where(tuple_(IdempotencyRecord.scope, IdempotencyRecord.key).in_(list(keys)))
+        )
+        return {
+            (row.scope, row.key): StoredAnswer(
+                fingerprint=row.fingerprint,
+                in_flight=row.status == IdempotencyStatus.IN_FLIGHT.value,
+                status_code=row.response_status,
+                body=row.response_body,
+            )
+            for row in rows
+        }
+
     async def abandon(self, claim_id: uuid.UUID) -> None:
         await self._session.execute(
             delete(IdempotencyRecord).where(
@@ -570,3 +667,35 @@ class IdempotencyRepository:
             delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(doomed))
         )
         return int(result.rowcount)  # type: ignore[attr-defined] # CursorResult of a DELETE
+
+
+_CLAIM_MANY = text(
+    """
+    INSERT INTO idempotency_records AS r
+           (id, scope, key, fingerprint, status, locked_until, expires_at, created_at, updated_at)
+    SELECT u.id, u.scope, u.key, u.fingerprint, 'in_flight', :locked_until, :expires_at,
+           :now, :now
+      FROM unnest(CAST(:ids AS uuid[]), CAST(:scopes AS varchar[]), CAST(:keys AS varchar[]),
+                  CAST(:fingerprints AS varchar[])) AS u(id, scope, key, fingerprint)
+     ORDER BY u.scope, u.key
+    ON CONFLICT (scope, key) DO UPDATE
+       SET id = excluded.id, fingerprint = excluded.fingerprint, status = 'in_flight',
+           locked_until = excluded.locked_until, expires_at = excluded.expires_at,
+           response_status = NULL, response_body = NULL, order_id = NULL,
+           created_at = excluded.created_at, updated_at = excluded.updated_at
+     WHERE r.expires_at < :now OR (r.status = 'in_flight' AND r.locked_until < :now)
+    RETURNING r.id
+    """
+)
+
+
+_ANSWERS_CTE = """a AS (
+    UPDATE idempotency_records AS r
+       SET status = 'completed', response_status = u.status, response_body = u.body,
+           order_id = u.order_id, updated_at = :a_now
+      FROM unnest(CAST(:a_ids AS uuid[]), CAST(:a_statuses AS smallint[]),
+                  CAST(:a_bodies AS bytea[]), CAST(:a_order_ids AS uuid[]))
+           AS u(id, status, body, order_id)
+     WHERE r.id = u.id AND r.status = 'in_flight'
+    RETURNING r.id)"""
+"""The answers of a batch's claims, as a CTE of its orders' INSERT: both in one statement."""

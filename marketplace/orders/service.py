@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
 import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +30,7 @@ from marketplace.orders.errors import (
     InvalidOrderField,
     OrderNotFound,
 )
+from marketplace.orders.group_commit import GroupCommit
 from marketplace.orders.models import (
     AWAITING_PAYMENT,
     Fulfilment,
@@ -43,10 +45,13 @@ from marketplace.orders.placement import (
     DEFAULT_HOLD_SECONDS,
     Placement,
     StoredResponse,
+    Ticket,
+    check_idempotency_key,
     checked_phone,
     claim_code,
     claim_digest,
     new_payment_code,
+    request_fingerprint,
 )
 from marketplace.orders.repository import (
     FulfilmentRepository,
@@ -91,8 +96,10 @@ class OrderService:
         claims: async_sessionmaker[AsyncSession] | None = None,
         sellers: SellersService | None = None,
         livestreams: LivestreamService | None = None,
+        group: GroupCommit | None = None,
     ) -> None:
         self._uow = uow
+        self._group = group
         self._settings = settings
         self._redis = redis
         self._clock = clock
@@ -125,10 +132,24 @@ class OrderService:
         body: OrderCreate,
         instance: str,
     ) -> StoredResponse:
-        """POST /api/orders: the first answer for a key is the answer for 24 hours."""
+        """POST /api/orders: the first answer for a key is the answer for 24 hours. A
+        one-line order of a pinned item (a flash sale's) waits for a group commit."""
+        if self._group is not None and Ticket.batchable(body):
+            ticket = Ticket(
+                buyer=buyer,
+                key=check_idempotency_key(idempotency_key),
+                fingerprint=request_fingerprint("POST", "/api/orders", msgspec.json.encode(body)),
+                body=body,
+                instance=instance,
+            )
+            return await self._group.submit(ticket)
         return await self._placement.place_order_once(
             buyer=buyer, idempotency_key=idempotency_key, body=body, instance=instance
         )
+
+    async def place_batch(self, tickets: Sequence[Ticket]) -> list[StoredResponse | None]:
+        """Many one-line orders of pinned items in this unit of work (group_commit.py)."""
+        return await self._placement.place_batch(tickets)
 
     async def purge_idempotency_records(self, now: datetime) -> int:
         return await self._placement.purge_idempotency_records(now, SWEEP_BATCH)

@@ -59,6 +59,8 @@ from marketplace.payments.schemas import (
 )
 from marketplace.payments.service import PaymentService
 from marketplace.payments.vietqr import build_vietqr, render_qr_png
+from marketplace.storable_text import MESSAGE as NUL_MESSAGE
+from marketplace.storable_text import json_nul_fields
 
 log = structlog.get_logger(__name__)
 
@@ -180,6 +182,9 @@ class BankService:
         verify_signature(
             self._settings.payments.bank_webhook_secret, timestamp, signature, body, self._clock()
         )
+        # The raw body is ours to read here, so the app-wide NUL check never saw it.
+        if nul_fields := json_nul_fields(body):
+            raise InvalidPaymentField(nul_fields[0], NUL_MESSAGE)
         try:
             feed = msgspec.json.decode(body, type=BankFeed)
         except msgspec.ValidationError as exc:

@@ -7,7 +7,9 @@
 - `payment_intent.succeeded` settles the order; a success for an order already cancelled
   (the hold ran out first) is kept for an admin to refund.
 - `charge.refunded` reverses whatever Stripe refunded that we have not recorded yet (a
-  refund made in Stripe's dashboard, or one of ours that was still pending).
+  refund made in Stripe's dashboard, or one of ours that was still pending). One that
+  arrives before the payment's `payment_intent.succeeded` is refused (409
+  `payment_not_settled`) so Stripe delivers it again once the payment is recorded.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import structlog
 
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.orders.models import AWAITING_PAYMENT, OrderStatus, PaymentMethod
-from marketplace.payments.errors import NotACardOrder
+from marketplace.payments.errors import NotACardOrder, PaymentNotSettled
 from marketplace.payments.gateway import StripeGateway
 from marketplace.payments.models import (
     CardPayment,
@@ -114,10 +116,19 @@ class CardService:
         return "settled"
 
     async def _refunded(self, event_id: str, charge: dict[str, Any]) -> str:
-        payment = await self._repo.card_payment_by_intent(str(charge.get("payment_intent")))
+        # Locked as `_succeeded` locks it (payment, then order), so its status is current.
+        payment = await self._repo.card_payment_by_intent(
+            str(charge.get("payment_intent")), for_update=True
+        )
         if payment is None:
             return "unknown_payment_intent"
         order = await self._orders.lock_order(payment.order_id)
+        if payment.status == CardPaymentStatus.REQUIRES_PAYMENT.value:
+            raise PaymentNotSettled(
+                f"Stripe refunded payment intent {payment.payment_intent_id} before its "
+                "payment_intent.succeeded reached us; the refund is applied when Stripe "
+                "delivers this event again after the payment"
+            )
         now = self._payments.now()
         refunds = await self._repo.refunds_of(order.id)
         stripe_refunds = {

@@ -86,6 +86,15 @@ class RefundTooLarge(Conflict):
     title = "The refund is larger than what can still be refunded"
 
 
+class PaymentNotSettled(Conflict):
+    """Stripe reports a refund of a card payment whose `payment_intent.succeeded` we have not
+    recorded yet (Stripe does not deliver events in order). Refused, not 2xx, so Stripe
+    delivers it again; by then the payment is settled and the refund reverses it."""
+
+    code = "payment_not_settled"
+    title = "The refunded payment is not settled yet"
+
+
 class NothingToRefund(Conflict):
     code = "nothing_to_refund"
     title = "This order has no settled payment to refund"

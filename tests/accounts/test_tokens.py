@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketplace.accounts.credentials import new_token
+from marketplace.accounts.credentials import new_token, websocket_bearer_token
 from marketplace.accounts.models import ApiToken, Role, User
 from marketplace.db import utcnow
 from tests.accounts.factories import auth_headers, create_user, issue_token
@@ -172,3 +172,21 @@ async def test_public_routes_ignore_a_bad_token(client: httpx.AsyncClient) -> No
     response = await client.get("/health", headers={"Authorization": "Bearer nonsense"})
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("subprotocols", "token"),
+    [
+        pytest.param(["bearer", "abc_DEF-123"], "abc_DEF-123", id="bearer-then-token"),
+        pytest.param(["chat", "bearer", "abc"], "abc", id="after-another-protocol"),
+        pytest.param(["abc", "bearer"], None, id="token-before-bearer"),
+        pytest.param(["bearer"], None, id="no-token"),
+        pytest.param(["chat", "abc"], None, id="no-bearer"),
+        pytest.param(["bearer", "x" * 129], None, id="too-long"),
+        pytest.param(["bearer", "tôi"], None, id="not-ascii"),
+    ],
+)
+def test_a_websocket_token_is_the_subprotocol_right_after_bearer(
+    subprotocols: list[str], token: str | None
+) -> None:
+    assert websocket_bearer_token(subprotocols) == token

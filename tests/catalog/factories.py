@@ -36,6 +36,7 @@ from marketplace.catalog.models import (
 )
 from marketplace.catalog.service import new_trace_code, search_text, season_mask
 from marketplace.sellers.models import Cooperative, Household
+from marketplace.text import fold
 from tests.sellers.factories import create_household
 
 _sequence = count(1)
@@ -88,6 +89,7 @@ async def create_product(
         commune_code=seller_place.commune_code,
         status=status.value,
         search_text=search_text(product_name, base.region, product_category, product_description),
+        search_name=fold(product_name),
         min_price_amount=min((price for _, price, _ in variants), default=None),
     )
     if created_at is not None:

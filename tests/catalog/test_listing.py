@@ -3,6 +3,8 @@ stable while products are added, conditional GET, and the public product page.""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -400,3 +402,106 @@ async def test_a_misspelt_search_falls_back_to_near_spellings(
 
     assert found[0] == "Bưởi da xanh"
     assert "Cốm An Thuận" not in found
+
+
+async def _tiered_products(session: AsyncSession) -> None:
+    """Newest last in the expected order, so only the tiers can put them first."""
+    for minutes, name, description in [
+        (0, "Bưởi da xanh", "Ruột hồng."),
+        (10, "Bưởi da xanh loại 1", "Ruột hồng, vỏ mỏng."),
+        (20, "Bưởi ruột hồng da xanh", "Trái to."),
+        (30, "Bưởi Năm Roi", "Ghép từ gốc bưởi da xanh."),
+        (40, "Cam sành", "Vỏ xanh, ruột cam."),
+    ]:
+        await create_product(
+            session,
+            seed=BUOI,
+            name=name,
+            description=description,
+            created_at=T0 + timedelta(minutes=minutes),
+        )
+
+
+async def test_search_shows_the_exact_name_then_names_with_every_word_then_other_mentions(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await _tiered_products(session)
+
+    assert await names(client, q="Buoi da xanh") == [
+        "Bưởi da xanh",
+        "Bưởi ruột hồng da xanh",
+        "Bưởi da xanh loại 1",
+        "Bưởi Năm Roi",
+    ]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3], ids=["one", "two", "three"])
+async def test_search_pages_cross_from_names_to_other_mentions_without_gaps_or_repeats(
+    client: httpx.AsyncClient, session: AsyncSession, limit: int
+) -> None:
+    await _tiered_products(session)
+
+    pages = await _all_pages(client, q="buoi da xanh", limit=limit)
+
+    assert [name for page in pages for name in page] == [
+        "Bưởi da xanh",
+        "Bưởi ruột hồng da xanh",
+        "Bưởi da xanh loại 1",
+        "Bưởi Năm Roi",
+    ]
+    assert all(len(page) == limit for page in pages[:-1])
+
+
+async def test_words_no_name_holds_find_the_products_that_mention_them_newest_first(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    for n in range(4):
+        await create_product(
+            session,
+            seed=BUOI,
+            name=f"Sản phẩm {n}",
+            description="Trồng trên vườn đồi." if n != 2 else "Trồng dưới ruộng.",
+            created_at=T0 + timedelta(minutes=n),
+        )
+
+    pages = await _all_pages(client, q="vuon doi", limit=2)
+
+    assert pages == [["Sản phẩm 3", "Sản phẩm 1"], ["Sản phẩm 0"]]
+
+
+async def test_a_search_filter_that_leaves_few_names_still_finds_the_other_mentions(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await _tiered_products(session)
+    for name, description in [
+        ("Bưởi Năm Roi thùng", "Thùng 10 kg, cùng vườn với bưởi da xanh."),
+        ("Bưởi da xanh thùng", "Thùng 10 kg."),
+    ]:
+        await create_product(
+            session,
+            seed=BUOI,
+            name=name,
+            description=description,
+            variants=[("thùng 10 kg", 900_000, 5)],
+        )
+
+    found = await names(client, q="buoi da xanh", price_min=500_000)
+
+    assert found == ["Bưởi da xanh thùng", "Bưởi Năm Roi thùng"]
+
+
+@pytest.mark.parametrize(
+    "rank",
+    [0.5, 7, "1", None],
+    ids=["a-score", "no-such-tier", "a-string", "missing"],
+)
+async def test_a_word_search_cursor_must_name_a_tier(
+    client: httpx.AsyncClient, session: AsyncSession, rank: object
+) -> None:
+    product = await create_product(session, seed=BUOI)
+    payload = [T0.isoformat(), str(product.id), rank, "words"]
+    token = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+    response = await client.get("/api/products", params={"q": "buoi", "cursor": token})
+
+    assert response.status_code == 422, response.text

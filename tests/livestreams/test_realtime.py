@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
 from marketplace.accounts.models import User
 from marketplace.catalog.models import Product
@@ -34,7 +35,7 @@ from marketplace.sellers.models import Household
 from marketplace.settings import Settings
 from tests.accounts.factories import auth_headers
 from tests.livestreams.factories import LiveRows, create_live_item
-from tests.livestreams.servers import Instance, RawWebSocket, two_instances
+from tests.livestreams.servers import Instance, RawWebSocket, serve, two_instances
 
 pytestmark = [pytest.mark.slow, pytest.mark.concurrency]
 
@@ -219,6 +220,61 @@ async def test_the_host_stream_refuses_strangers_and_an_unknown_session_closes_w
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4404, "session_not_found")
     assert anonymous.value.response.status_code == 403
+
+
+async def test_a_browser_opens_the_host_stream_with_its_token_as_a_subprotocol(
+    settings: Settings, committed: tuple[LiveRows, dict[str, str]]
+) -> None:
+    """Browsers cannot send an Authorization header on a WebSocket: the token rides in
+    Sec-WebSocket-Protocol (`bearer, <token>`) and the server answers `bearer`."""
+    rows, host_headers = committed
+    token = host_headers["Authorization"].removeprefix("Bearer ")
+    as_browser = [Subprotocol("bearer"), Subprotocol(token)]
+    async with (
+        serve(settings) as instance,
+        connect(_ws_url(instance, rows.live.id, host=True), subprotocols=as_browser) as host,
+        connect(_ws_url(instance, rows.live.id), subprotocols=as_browser) as public,
+        httpx.AsyncClient(base_url=instance.http) as http,
+    ):
+        changed = await http.patch(
+            f"/api/host/livestreams/{rows.live.id}/items/{rows.item.id}",
+            json={"live_price_amount": 140_000},
+            headers=host_headers,
+        )
+        [for_host] = await _receive(host, 1)
+        [for_public] = await _receive(public, 1)
+
+    assert changed.status_code == 200, changed.text
+    assert (host.subprotocol, public.subprotocol) == ("bearer", "bearer")
+    assert for_host["type"] == for_public["type"] == "price_changed"
+    assert for_host["data"]["price_amount"] == 140_000
+
+
+@pytest.mark.parametrize(
+    ("query", "subprotocols"),
+    [
+        pytest.param("", ["bearer", "not-a-token-anyone-issued"], id="unknown-token"),
+        pytest.param("", ["bearer"], id="bearer-without-token"),
+        pytest.param("?token={token}", [], id="token-in-the-url"),
+        pytest.param("?access_token={token}", [], id="access-token-in-the-url"),
+        pytest.param("", ["{token}"], id="token-without-bearer"),
+    ],
+)
+async def test_the_host_stream_refuses_a_bad_subprotocol_token_or_one_in_the_url(
+    settings: Settings,
+    committed: tuple[LiveRows, dict[str, str]],
+    query: str,
+    subprotocols: list[str],
+) -> None:
+    rows, host_headers = committed
+    token = host_headers["Authorization"].removeprefix("Bearer ")
+    offered = [Subprotocol(p.format(token=token)) for p in subprotocols] or None
+    async with serve(settings) as instance:
+        url = _ws_url(instance, rows.live.id, host=True) + query.format(token=token)
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(url, subprotocols=offered)
+
+    assert refused.value.response.status_code == 403
 
 
 async def test_a_client_that_cannot_keep_up_is_disconnected_with_a_reason_and_others_are_not(

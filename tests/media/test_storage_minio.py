@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import socket
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -18,7 +18,7 @@ from media.storage import (
 )
 from tests.media.conftest import md5_hex
 from tests.media.sample_images import plain_jpeg
-from tests.support.moto_s3 import MotoS3
+from tests.support.moto_s3 import MotoS3, presigned_signature_matches
 
 KEY = "products/0193a1f2/original"
 
@@ -182,3 +182,62 @@ def test_the_endpoint_may_carry_its_scheme(endpoint: str, secure: bool) -> None:
 def test_an_endpoint_whose_scheme_contradicts_secure_is_refused() -> None:
     with pytest.raises(ValueError, match="secure"):
         MinioStorage("http://minio:9000", "key", "secret", "marketplace", secure=True)
+
+
+def test_a_url_signed_for_the_public_endpoint_is_valid_there_and_reaches_the_object(
+    moto_s3: MotoS3,
+) -> None:
+    """Compose: the API talks to `minio:9000`, browsers to the published `localhost:9000`,
+    which forwards to the same server with the Host header the browser sent."""
+    public = "localhost:9000"
+    storage = MinioStorage(
+        moto_s3.endpoint,
+        moto_s3.access_key,
+        moto_s3.secret_key,
+        moto_s3.new_bucket_name(),
+        region=moto_s3.region,
+        public_endpoint=f"http://{public}",
+    )
+    storage.ensure_bucket()
+    photo = plain_jpeg()
+    put_url = storage.presigned_put_url(
+        KEY, content_type="image/jpeg", expires=timedelta(minutes=15)
+    )
+    get_url = storage.presigned_get_url(KEY, expires=timedelta(minutes=15))
+
+    def through_published_port(url: str) -> str:
+        return urlunsplit(urlsplit(url)._replace(netloc=moto_s3.endpoint))
+
+    with httpx.Client() as browser:
+        uploaded = browser.put(
+            through_published_port(put_url),
+            content=photo,
+            headers={"Host": public, "Content-Type": "image/jpeg"},
+        )
+        fetched = browser.get(through_published_port(get_url), headers={"Host": public})
+
+    for url, method in ((put_url, "PUT"), (get_url, "GET")):
+        assert urlsplit(url).netloc == public
+        signed = {"secret_key": moto_s3.secret_key, "method": method}
+        assert presigned_signature_matches(url, host=public, **signed)
+        assert not presigned_signature_matches(url, host=moto_s3.endpoint, **signed)
+    assert uploaded.status_code == 200
+    assert fetched.status_code == 200
+    assert fetched.content == photo
+    assert storage.stat(KEY) == ObjectInfo(
+        size=len(photo), content_type="image/jpeg", etag=md5_hex(photo)
+    )
+
+
+def test_without_a_public_endpoint_urls_are_signed_for_the_endpoint_itself(
+    s3_storage: MinioStorage, moto_s3: MotoS3
+) -> None:
+    url = s3_storage.presigned_get_url(KEY, expires=timedelta(minutes=5))
+
+    assert urlsplit(url).netloc == moto_s3.endpoint
+    assert presigned_signature_matches(
+        url, host=moto_s3.endpoint, secret_key=moto_s3.secret_key, method="GET"
+    )
+    assert not presigned_signature_matches(
+        url, host=moto_s3.endpoint, secret_key="another-secret", method="GET"
+    )

@@ -281,6 +281,45 @@ async def test_a_signed_but_malformed_feed_is_refused_naming_the_field(
     assert "transactions[0].amount" in response.json()["detail"]
 
 
+async def test_a_signed_feed_with_a_nul_is_refused_naming_the_field_and_records_nothing(
+    session: AsyncSession, client: httpx.AsyncClient, orders: OrderService
+) -> None:
+    _, order = await place(session, orders, price_amount=180_000)
+    good = transfer(order.payment_code, 180_000)
+    bad = transfer(f"chuyen tien\x00{order.payment_code}", 180_000)
+
+    response = await post_feed(client, good, bad)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "transactions[1].description"
+    assert await bank_rows(session, str(good["reference"])) == 0
+    assert (await fresh(session, order)).status == OrderStatus.PENDING_PAYMENT
+
+
+async def test_a_statement_holding_a_nul_is_refused_whole_naming_its_line(
+    session: AsyncSession, client: httpx.AsyncClient
+) -> None:
+    admin = await auth_headers(session, await create_user(session, role=Role.ADMIN))
+    reference = "FT" + uuid.uuid4().hex[:10].upper()
+    csv = (
+        "reference,credited_at,amount,description\n"
+        f"{reference},2026-11-23 09:15:00,180000,CK thanh toan\n"
+        f"{reference}X,2026-11-23 09:16:00,95000,chuyen\x00khoan\n"
+    ).encode()
+
+    response = await client.post(
+        "/api/admin/payments/bank-statements",
+        content=csv,
+        headers={**admin, "Content-Type": "text/csv"},
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {"field": "file", "message": "line 3 contains a NUL character, which cannot be stored"}
+    ]
+    assert await bank_rows(session, reference) == 0
+
+
 STATEMENT = """reference,credited_at,amount,description
 FT{a},2026-11-23 09:15:00,180.000,CK {code} thanh toan
 FT{b},23/11/2026 09:20,"95,000",chuyen khoan khong ma

@@ -287,3 +287,35 @@ async def test_a_refund_made_in_the_stripe_dashboard_is_reversed_from_charge_ref
     order = await fresh(session, order)
     assert order.refunded_amount == 60_000
     assert await ledger_total(session, order) == 171_000 - 57_000
+
+
+async def test_a_refund_reported_before_the_payment_is_refused_as_not_settled_then_applied(
+    session: AsyncSession, client: httpx.AsyncClient, orders: OrderService
+) -> None:
+    order, intent = await start_card_payment(session, client, orders, price=180_000)
+    intent_id = str(intent["payment_intent_id"])
+    charge = {
+        "id": "ch_" + uuid.uuid4().hex[:12],
+        "object": "charge",
+        "payment_intent": intent_id,
+        "amount": 180_000,
+        "amount_refunded": 60_000,
+        "refunded": False,
+    }
+    payload = event("charge.refunded", charge)
+
+    early = await send(client, payload)
+    paid = await send(client, succeeded(intent_id, 180_000))
+    redelivered = await send(client, payload)
+
+    assert early.status_code == 409
+    problem = early.json()
+    assert problem["code"] == "payment_not_settled"
+    assert intent_id in problem["detail"]
+    assert "payment_intent.succeeded" in problem["detail"]
+    assert paid.json()["outcome"] == "settled"
+    assert redelivered.status_code == 200, redelivered.text
+    assert redelivered.json()["outcome"] == "reversed"
+    order = await fresh(session, order)
+    assert order.refunded_amount == 60_000
+    assert await ledger_total(session, order) == 171_000 - 57_000

@@ -305,7 +305,7 @@ async def test_a_refund_event_before_the_payment_is_refused_then_applied_once_wh
         ),
     )
 
-    assert {(r.status_code, r.json()["code"]) for r in early} == {(409, "refund_too_large")}
+    assert {(r.status_code, r.json()["code"]) for r in early} == {(409, "payment_not_settled")}
     assert Counter((r.status_code, r.json()["code"]) for r in refused) == {
         (401, "invalid_signature"): 2,
         (401, "stale_timestamp"): 2,
