@@ -709,6 +709,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1,000 units, 1 run (CI)")
     parser.add_argument("--runs", type=int)
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS, help="where the JSON goes (CI keeps the record)"
+    )
     parser.add_argument("--units", type=int)
     parser.add_argument("--buyers", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=256)
@@ -780,8 +783,8 @@ def main() -> None:
         "quick": args.quick,
         "runs": runs,
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     failures = [f"run {n + 1}: {f}" for n, run in enumerate(runs) for f in run["failures"]]
     if top["unexpected_errors"]:

@@ -27,7 +27,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from marketplace.observability import current_request_id
 from marketplace.outages import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER_SECONDS
-from marketplace.outages import is_outage
+from marketplace.outages import unavailable_service
 
 log = structlog.get_logger(__name__)
 
@@ -238,12 +238,17 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     )
 
 
+_SERVICE_NAMES = {"database": "The database", "redis": "Redis"}
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Log the traceback with the request id; tell the client nothing about internals.
     PostgreSQL or Redis being unreachable is an outage, not a bug: 503 with Retry-After."""
-    if is_outage(exc):
+    service = unavailable_service(exc)
+    if service is not None:
         log.warning(
             "backing_service_unavailable",
+            service=service,
             path=request.url.path,
             method=request.method,
             error=f"{type(exc).__name__}: {exc}"[:300],
@@ -252,8 +257,9 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
             status=503,
             code=ServiceUnavailable.code,
             title=ServiceUnavailable.title,
-            detail="The database or Redis is unreachable for a moment; retry shortly.",
+            detail=f"{_SERVICE_NAMES[service]} is unreachable for a moment; retry shortly.",
             headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+            extra={"service": service},
             instance=request.url.path,
         )
     log.exception("unhandled_exception", path=request.url.path, method=request.method)

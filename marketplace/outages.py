@@ -36,17 +36,34 @@ _DRIVER_PATHS = ("/asyncpg/", "/redis/", "/kombu/")
 def is_outage(exc: BaseException) -> bool:
     """True when `exc`, or an exception it was raised from, says a backing service could
     not be reached or dropped the connection."""
+    return unavailable_service(exc) is not None
+
+
+def unavailable_service(exc: BaseException) -> str | None:
+    """`"database"` or `"redis"`: the service whose outage `exc` (or an exception it was
+    raised from) is, so the 503 can name it; None when it is no outage."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if _is_outage(current):
-            return True
+            return _service_of(current)
         if isinstance(current, DBAPIError) and isinstance(current.orig, BaseException):
             current = current.orig
         else:
             current = current.__cause__
-    return False
+    return None
+
+
+def _service_of(exc: BaseException) -> str:
+    if isinstance(exc, _REDIS_DOWN):
+        return "redis"
+    tb = exc.__traceback__
+    while tb is not None:
+        if any(part in tb.tb_frame.f_code.co_filename for part in ("/redis/", "/kombu/")):
+            return "redis"
+        tb = tb.tb_next
+    return "database"
 
 
 def _is_outage(exc: BaseException) -> bool:

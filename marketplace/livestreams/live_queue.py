@@ -352,6 +352,9 @@ class LiveQueue:
             buyer_key=entry.buyer_key,
             hold_seconds=live.hold_seconds,
         )
+        # Read before the savepoint: its rollback expires the item, and reading an expired
+        # attribute afterwards would need I/O outside the greenlet (a 500, seen in the soak).
+        shown = _Shown(code=item.code, per_buyer_limit=item.per_buyer_limit)
         try:
             async with self._uow.session.begin_nested():
                 order = await self._orders.place_order(request)
@@ -359,7 +362,7 @@ class LiveQueue:
         except MarketplaceError as error:
             # The savepoint's rollback also dropped the events it had queued.
             status = _ERROR_STATUS.get(error.code, EntryStatus.ORDER_FAILED)
-            entry.status, entry.reason = status.value, _reason(status, error, item)
+            entry.status, entry.reason = status.value, _reason(status, error, shown)
             entry.order_id = None
             return
         entry.status, entry.reason = EntryStatus.HELD.value, ""
@@ -471,7 +474,15 @@ def _identifier(field_name: str, value: str) -> str:
     return value
 
 
-def _reason(status: EntryStatus, error: MarketplaceError, item: LiveItem) -> str:
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """What a refusal's reason names of the item."""
+
+    code: str
+    per_buyer_limit: int
+
+
+def _reason(status: EntryStatus, error: MarketplaceError, item: _Shown) -> str:
     """What the host reads next to the comment, in the queue's own words."""
     if status is EntryStatus.ACCEPTED_PENDING_ORDERS:
         return "valid, but orders cannot be placed for livestream items yet; nothing is held"

@@ -16,6 +16,7 @@ sessions, admins all of them; another host's session is "not found".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -27,6 +28,7 @@ from typing import Any, Final, NoReturn
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from marketplace.accounts.identity import AuthenticatedUser
 from marketplace.accounts.models import Role
@@ -677,7 +679,7 @@ class LivestreamService:
         """
         if quantity < 1:
             raise ValidationFailed.for_field("quantity", "must be at least 1")
-        if await self._redis.exists(_sold_out_key(item_id)):
+        if await self._known_sold_out(item_id):
             raise SoldOut("sold out")
         found = await self._repo.item_and_session(item_id)
         if found is None:
@@ -704,7 +706,8 @@ class LivestreamService:
             redis = self._redis
 
             async def flag_sold_out() -> None:
-                await redis.set(key, b"1", ex=SOLD_OUT_FLAG_TTL_SECONDS)
+                with contextlib.suppress(RedisError):  # a missing flag only costs a query
+                    await redis.set(key, b"1", ex=SOLD_OUT_FLAG_TTL_SECONDS)
 
             self._events.call_after_commit(flag_sold_out)
         return ReservedItem(
@@ -720,7 +723,7 @@ class LivestreamService:
     async def open_reservations(self, item_id: uuid.UUID, now: datetime) -> Reservations:
         """The first half of `reserve_many`, without any lock: the item, its session, the
         price at `now`. The refusal every ask of the item gets instead, when there is one."""
-        if await self._redis.exists(_sold_out_key(item_id)):
+        if await self._known_sold_out(item_id):
             return Reservations(refusal=SoldOut("sold out"))
         found = await self._repo.item_and_session(item_id)
         if found is None:
@@ -775,7 +778,8 @@ class LivestreamService:
             redis = self._redis
 
             async def flag_sold_out() -> None:
-                await redis.set(key, b"1", ex=SOLD_OUT_FLAG_TTL_SECONDS)
+                with contextlib.suppress(RedisError):  # a missing flag only costs a query
+                    await redis.set(key, b"1", ex=SOLD_OUT_FLAG_TTL_SECONDS)
 
             self._events.call_after_commit(flag_sold_out)
         return answers
@@ -826,17 +830,32 @@ class LivestreamService:
         if available is None or (available >= quantity and not item.is_pinned):
             raise ItemUnpinned()
         if available == 0:
-            await self._redis.set(_sold_out_key(item.id), b"1", ex=SOLD_OUT_FLAG_TTL_SECONDS)
+            with contextlib.suppress(RedisError):  # a missing flag only costs a query
+                await self._redis.set(_sold_out_key(item.id), b"1", ex=SOLD_OUT_FLAG_TTL_SECONDS)
             raise SoldOut("sold out")
         raise SoldOut(f"only {available} left", extra={"available": available})
+
+    async def _known_sold_out(self, item_id: uuid.UUID) -> bool:
+        """The sold-out flag spares the item's row the flood of refusals after a sale. It
+        is only a shortcut: with Redis down, the database decides, as it always can."""
+        try:
+            return bool(await self._redis.exists(_sold_out_key(item_id)))
+        except RedisError:
+            log.warning("sold_out_flag_unavailable", item_id=str(item_id))
+            return False
 
     async def _forget_sold_out(self, item_id: uuid.UUID) -> None:
         key = _sold_out_key(item_id)
         redis = self._redis
-        await redis.delete(key)
+        try:
+            await redis.delete(key)
+        except RedisError:
+            # The stock goes back all the same; the flag expires on its own.
+            log.warning("sold_out_flag_not_cleared", item_id=str(item_id))
 
         async def forget() -> None:
-            await redis.delete(key)
+            with contextlib.suppress(RedisError):
+                await redis.delete(key)
 
         # Again after the commit: a refusal that read the row before this release
         # committed may have flagged it meanwhile.

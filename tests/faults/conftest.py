@@ -230,15 +230,16 @@ async def place(
     )
 
 
-def assert_clean_unavailable(response: httpx.Response) -> None:
-    """A 503 a client can act on: problem+json naming the outage, when to retry, and
-    nothing of the server's insides."""
+def assert_clean_unavailable(response: httpx.Response, service: str) -> None:
+    """A 503 a client can act on: problem+json naming the service that is down, when to
+    retry, and nothing of the server's insides."""
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert int(response.headers["retry-after"]) >= 1
     problem = response.json()
     assert problem["code"] == "service_unavailable"
     assert problem["status"] == 503
+    assert problem["service"] == service, response.text
     for leak in ("Traceback", 'File "', "asyncpg", "sqlalchemy", "redis.exceptions", "/work/"):
         assert leak not in response.text, response.text
 

@@ -114,7 +114,7 @@ async def test_a_postgres_restart_mid_traffic_fails_requests_cleanly_and_leaves_
     assert set(by_status) <= {201, 503}, (by_status, log)
     refused = [a for a in traffic.attempts if a.response.status_code == 503]
     for attempt in refused:
-        assert_clean_unavailable(attempt.response)
+        assert_clean_unavailable(attempt.response, "database")
     assert refused, f"the restart caught no request: {by_status}"
     assert any(a.sent_at < stopped_at and a.response.status_code == 201 for a in traffic.attempts)
     late = [a for a in traffic.attempts if a.sent_at > back_at + RECOVERY_SECONDS]

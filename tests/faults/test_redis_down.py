@@ -80,7 +80,7 @@ async def test_orders_without_redis_succeed_for_good_or_fail_cleanly_and_go_thro
             if response.status_code == 201:
                 accepted[response.json()["id"]] = body
             else:
-                assert_clean_unavailable(response)
+                assert_clean_unavailable(response, "redis")
                 refused[key] = body
         # Nothing of a refused order was written: no order, no stock taken, no answer kept
         # for its Idempotency-Key, so the retry below is placed anew.

@@ -74,10 +74,14 @@ def sweep_due_holds(postgres: OwnedPostgres, redis: EmbeddedRedis, at: datetime)
         redis=RedisSettings(url=redis.url(BROKER_DB)),
     )
     worker_runtime = WorkerRuntime(settings)
+    loop = worker_runtime.loop
     try:
-        return worker_runtime.run(
+        released = worker_runtime.run(
             lambda ctx: release_expired_holds(dataclasses.replace(ctx, clock=lambda: at))
         )
+        # The stock events the sweep publishes after its commits run in the background.
+        loop.run_until_complete(asyncio.gather(*asyncio.all_tasks(loop)))
+        return released
     finally:
         worker_runtime.close()
 
@@ -151,6 +155,7 @@ async def test_a_task_whose_worker_is_killed_mid_run_runs_again_and_takes_effect
     sender.conf.update(task_serializer="json", accept_content=["json"])
     for process in workers:
         process.start()
+    print("T started", datetime.now(UTC).time())
     try:
         await asyncio.to_thread(
             sender.send_task,
@@ -160,11 +165,13 @@ async def test_a_task_whose_worker_is_killed_mid_run_runs_again_and_takes_effect
             queue=TASK_QUEUE,
         )
         (run,) = await runs(broker, runs_key(token), 1, 60, *workers)
+        print("T seen run1", datetime.now(UTC).time())
         assert run["released"] >= 1
         # The effect is committed; the task now waits, its message not yet acknowledged.
         assert (await stock_books(dsn, shop))[str(shop.variant_ids[0])] == (10, 0)
 
         # The pool process dies: its worker requeues the message at once.
+        print("T before kill", datetime.now(UTC).time())
         os.kill(run["pid"], signal.SIGKILL)
         again = (await runs(broker, runs_key(token), 2, 30, *workers))[1]
         assert again["pid"] != run["pid"]
