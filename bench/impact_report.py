@@ -2,25 +2,30 @@
 aggregates current.
 
     uv run python bench/impact_report.py [--rows 1000000] [--households 2000] [--seconds 20]
+        [--client aiohttp|httpx] [--same-request]
 
 What it does, on a database of its own (created, migrated, dropped at the end):
 1. 2,000 households in 3 provinces (10 communes each), one review each (poor, near-poor, ...),
    and 1,000,000 ledger rows over 24 months loaded with COPY, then every aggregate built by
    `ImpactService.rebuild_aggregates` (the same code the income-share job runs).
 2. The production server as a user runs it (`uvicorn --factory marketplace.app:create_app`,
-   2 worker processes) in a subprocess, and a separate load-generator process with 16
-   concurrent connections calling, for `--seconds` each, a province official's province
-   summary (12 months) and a commune official's household list (12 months, 50 a page).
-   The same requests are then sent over one connection for 5 s each, to show the server's
-   own latency apart from queueing on a 2-core machine shared with the load generator.
+   2 worker processes) in a subprocess, and a separate load-generator process (aiohttp) with
+   16 concurrent connections calling, for `--seconds` each, a province official's province
+   summary (12 months) and a commune official's household list (12 months, 50 a page),
+   each request drawn at random from the 3 province or 30 commune officials and the 13
+   twelve-month windows of the data (so no one URL is asked over and over), then `/health`
+   of the same server as the ceiling. The same requests are then sent over one connection
+   for 5 s each, to show the server's own latency apart from queueing on a 2-core machine
+   shared with the load generator. Server and database CPU per request come from /proc.
 3. 10,000 new ledger rows of the current month (one day's settlements on a busy platform),
    loaded with COPY, then the time for `ImpactService.refresh_entries` to bring every
    household-month and area aggregate up to date; and, separately, the same 10,000 rows
    delivered as 2,500 `record_event` calls (4 lines each) from 4 concurrent workers, which
    write ledger and aggregates in one transaction per event as production does.
 
-Figures are printed and written to bench/results/impact_report.json. Goals: p99 <= 50 ms for
-both reads, aggregates current <= 5 s after 10,000 rows.
+Figures are printed and written to bench/results/impact_report.json, with the load average
+(the machine is shared: compare the reads with `/health` of the same run). Goals: p99 <= 50 ms
+for both reads, aggregates current <= 5 s after 10,000 rows.
 """
 
 from __future__ import annotations

@@ -41,10 +41,13 @@ from litestar.config.app import AppConfig
 from litestar.response import ServerSentEventMessage
 from litestar.status_codes import WS_1008_POLICY_VIOLATION
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from marketplace.redis_clients import connect_redis
 from marketplace.resources import Resources
 
 log = structlog.get_logger(__name__)
@@ -356,6 +359,10 @@ class HistoryPubSubBackend(RedisChannelsPubSubBackend):
                 args=[data, self._history_size, HISTORY_TTL_SECONDS],
             )
 
+    async def reconnect(self) -> None:
+        """Connect the pub/sub again; it subscribes to its channels as it connects."""
+        await self._pub_sub.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+
     async def get_history(self, channel: str, limit: int | None = None) -> list[bytes]:
         count = min(limit or self._history_size, self._history_size)
         entries = await self._redis.lrange(_history_key(channel), -count, -1)
@@ -435,7 +442,7 @@ class LiveChannels(ChannelsPlugin):
                 await publisher.close()
 
     async def _on_startup(self) -> None:
-        self._redis = Redis.from_url(self._redis_url)
+        self._redis = connect_redis(self._redis_url)
         self._backend = HistoryPubSubBackend(redis=self._redis, history_size=self._history_size)
         await super()._on_startup()
 
@@ -449,6 +456,38 @@ class LiveChannels(ChannelsPlugin):
 
     async def history(self, channel: str) -> list[bytes]:
         return await self._backend.get_history(channel, self._history_size)
+
+    async def _sub_worker(self) -> None:
+        """The fan-out of this process. Litestar's loop ends at the first Redis error, and
+        with it every live stream of the process, left open and silent. This one waits for
+        Redis to come back, subscribes again (the pub/sub resubscribes as it reconnects) and
+        hands every subscriber its channel's history, so what was published between the loss
+        and the resubscription is not missed (streams skip by `seq` what they already sent)."""
+        failures = 0
+        while True:
+            try:
+                if failures:
+                    await self._resubscribe()
+                    failures = 0
+                await super()._sub_worker()
+                return
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if not failures:
+                    log.warning("livestream_fanout_lost_redis", error=str(exc)[:200])
+                delay = FANOUT_RETRY_SECONDS[min(failures, len(FANOUT_RETRY_SECONDS) - 1)]
+                failures += 1
+                await asyncio.sleep(delay)
+
+    async def _resubscribe(self) -> None:
+        backend = self._backend
+        if not isinstance(backend, HistoryPubSubBackend):
+            return
+        await backend.reconnect()
+        for channel, subscribers in list(self._channels.items()):
+            for payload in await self.history(channel):
+                for subscriber in subscribers:
+                    subscriber.put_nowait(payload)
+        log.info("livestream_fanout_resubscribed", channels=len(self._channels))
 
     @asynccontextmanager
     async def _events(self, channel: str, after_seq: int) -> AsyncIterator[_EventStream]:
@@ -575,3 +614,5 @@ class _NotStartedBackend(ChannelsBackend):
 
 
 _NOT_STARTED: Final = "the livestream channels are used before the app started"
+FANOUT_RETRY_SECONDS: Final = (0.2, 0.5, 1.0, 2.0)
+"""Waits between attempts to subscribe again after Redis was lost (the last one repeats)."""

@@ -50,6 +50,7 @@ SECRET_KEY = "test-secret-key-" + "x" * 32
 
 @pytest.fixture(scope="session")
 def work_dir() -> Iterator[Path]:
+    """Data, sockets and every process's log; FAULTS_KEEP=1 keeps it for a post-mortem."""
     # Short, under /tmp: PostgreSQL's socket path must fit in 107 bytes.
     root = Path(tempfile.mkdtemp(prefix="mp-faults-"))
     yield root

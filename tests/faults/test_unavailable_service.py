@@ -6,6 +6,8 @@ from __future__ import annotations
 import httpx
 from litestar import Litestar, get
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -40,7 +42,7 @@ async def needs_the_database() -> str:
 
 @get("/pipeline-to-redis")
 async def pipeline_to_redis() -> str:
-    client = Redis(port=free_port(), socket_connect_timeout=1, retry=None)
+    client = Redis(port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     try:
         async with client.pipeline(transaction=True) as pipe:
             pipe.incr("n")

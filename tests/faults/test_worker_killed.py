@@ -80,7 +80,8 @@ def sweep_due_holds(postgres: OwnedPostgres, redis: EmbeddedRedis, at: datetime)
             lambda ctx: release_expired_holds(dataclasses.replace(ctx, clock=lambda: at))
         )
         # The stock events the sweep publishes after its commits run in the background.
-        loop.run_until_complete(asyncio.gather(*asyncio.all_tasks(loop)))
+        if pending := asyncio.all_tasks(loop):
+            loop.run_until_complete(asyncio.wait(pending))
         return released
     finally:
         worker_runtime.close()
@@ -155,7 +156,6 @@ async def test_a_task_whose_worker_is_killed_mid_run_runs_again_and_takes_effect
     sender.conf.update(task_serializer="json", accept_content=["json"])
     for process in workers:
         process.start()
-    print("T started", datetime.now(UTC).time())
     try:
         await asyncio.to_thread(
             sender.send_task,
@@ -164,34 +164,33 @@ async def test_a_task_whose_worker_is_killed_mid_run_runs_again_and_takes_effect
             kwargs={"token": token, "at": at.isoformat(), "waits": 2},
             queue=TASK_QUEUE,
         )
-        (run,) = await runs(broker, runs_key(token), 1, 60, *workers)
-        print("T seen run1", datetime.now(UTC).time())
-        assert run["released"] >= 1
-        # The effect is committed; the task now waits, its message not yet acknowledged.
-        assert (await stock_books(dsn, shop))[str(shop.variant_ids[0])] == (10, 0)
-
-        # The pool process dies: its worker requeues the message at once.
-        print("T before kill", datetime.now(UTC).time())
+        run = (await runs(broker, runs_key(token), 1, 60, *workers))[0]
+        # Run 1 has committed its effect and waits, its message not yet acknowledged: the
+        # pool process dies there, and its worker requeues the message at once.
         os.kill(run["pid"], signal.SIGKILL)
+        assert run["released"] >= 1
+        assert (await stock_books(dsn, shop))[str(shop.variant_ids[0])] == (10, 0)
         again = (await runs(broker, runs_key(token), 2, 30, *workers))[1]
         assert again["pid"] != run["pid"]
-        assert again["released"] == 0
 
         # The whole worker running it dies: the other gets the message from the broker.
         (running,) = [p for p in workers if p.pid == os.getpgid(again["pid"])]
         (survivor,) = [p for p in workers if p is not running]
         running.kill()
-        (done,) = await runs(broker, done_key(token), 1, 60, *workers)
+        done = (await runs(broker, done_key(token), 1, 60, *workers))[0]
         assert os.getpgid(done["pid"]) == survivor.pid
         assert done["pid"] not in {run["pid"], again["pid"]}
-        assert done["released"] == 0
-        # Acknowledged this time: nothing left unacknowledged or queued to run a fourth time.
+        # Acknowledged at last: nothing left unacknowledged or queued.
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
+        deadline = loop.time() + 10 + VISIBILITY_TIMEOUT
         while await broker.hlen("unacked") or await broker.llen(TASK_QUEUE):
             assert loop.time() < deadline, survivor.output()
             await asyncio.sleep(0.05)
-        assert len(await broker.lrange(runs_key(token), 0, -1)) == 3
+        # Three runs at least (one more if a loaded machine let a waiting run outlive the
+        # visibility timeout: Redis hands out again whatever is that old), one effect.
+        every_run = [json.loads(r) for r in await broker.lrange(runs_key(token), 0, -1)]
+        assert len(every_run) >= 3
+        assert [r["released"] for r in every_run[1:]] == [0] * (len(every_run) - 1)
         assert survivor.stop() == 0, survivor.output()
     finally:
         for process in workers:
