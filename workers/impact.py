@@ -23,7 +23,7 @@ from workers.runtime import WorkerContext
 
 log = structlog.get_logger(__name__)
 
-TRANSIENT = (StorageUnavailable, DBAPIError, PoolTimeoutError)
+TRANSIENT = (StorageUnavailable, DBAPIError, PoolTimeoutError, OSError)  # OSError: connect refused
 
 
 @functools.cache

@@ -27,7 +27,7 @@ async def send_session_reminders(ctx: WorkerContext) -> int:
 
 @app.task(
     name=JobName.SEND_SESSION_REMINDERS.value,
-    autoretry_for=(DBAPIError, PoolTimeoutError),
+    autoretry_for=(DBAPIError, PoolTimeoutError, OSError),  # OSError: connect refused
     max_retries=3,
     retry_backoff=True,
 )

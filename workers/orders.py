@@ -16,7 +16,7 @@ from workers.runtime import WorkerContext
 
 log = structlog.get_logger(__name__)
 
-TRANSIENT = (DBAPIError, PoolTimeoutError, RedisConnectionError)
+TRANSIENT = (DBAPIError, PoolTimeoutError, RedisConnectionError, OSError)  # connect refused
 """Worth retrying: the database or Redis was unreachable for a moment."""
 MAX_BATCHES = 50
 """A sweep stops after this many batches; the next one (30 s later) carries on."""

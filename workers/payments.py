@@ -15,7 +15,7 @@ from workers import runtime
 from workers.app import app
 from workers.runtime import WorkerContext
 
-TRANSIENT = (DBAPIError, PoolTimeoutError)
+TRANSIENT = (DBAPIError, PoolTimeoutError, OSError)  # OSError: connect refused
 MAX_BATCHES = 20
 
 
