@@ -21,6 +21,10 @@ What it does, on a database of its own (created, migrated, dropped at the end):
    request (`listing_varied`: 50,000 price caps; `search_varied`: 7 words x price caps),
    which the cache cannot help with: the cost of the database path itself.
 
+Each target is one load-generator run, and the CPU time the server's processes and the
+database's backends spent during it is divided by the requests sent (warm-up included): on a
+machine shared with other work, CPU per request moves far less than requests per second.
+
 Figures are printed and written to bench/results/catalog.json. Goals: listing and search
 >= 0.4 x /health requests per second, p99 <= 50 ms.
 """
@@ -307,23 +311,26 @@ async def load(base: str, paths: list[str], seconds: float, connections: int) ->
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     turn = 0
+    sent = 0
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
     async with aiohttp.ClientSession(base_url=base, connector=connector) as client:
         for _ in range(connections):  # open the connections; the first query plans are made
             async with client.get(paths[0]) as response:
                 await response.read()
+            sent += 1
         # Two seconds not counted: every worker's pool, prepared statements and caches warm.
         deadline = time.perf_counter() + WARM_UP_SECONDS + seconds
         counting_from = time.perf_counter() + WARM_UP_SECONDS
 
         async def one() -> None:
-            nonlocal turn
+            nonlocal turn, sent
             while time.perf_counter() < deadline:
                 path = paths[turn % len(paths)]
                 turn += 1
                 started = time.perf_counter()
                 async with client.get(path) as response:
                     await response.read()
+                sent += 1
                 if started < counting_from:
                     continue
                 latencies.append((time.perf_counter() - started) * 1000)
@@ -338,7 +345,34 @@ async def load(base: str, paths: list[str], seconds: float, connections: int) ->
         "p99_ms": round(_percentile(latencies, 0.99), 2),
         "max_ms": round(max(latencies), 2),
         "statuses": statuses,
+        "requests_sent": sent,
     }
+
+
+def cpu_by_process(server_pid: int, database: str) -> dict[str, dict[int, float]]:
+    """User + system CPU seconds so far of the server and its workers, and of the PostgreSQL
+    backends connected to the bench database (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, dict[int, float]] = {"server": {}, "database": {}}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        pid, cpu = int(entry.name), (int(stat[11]) + int(stat[12])) / tick
+        if pid == server_pid or int(stat[1]) == server_pid:
+            out["server"][pid] = cpu
+        elif command.startswith("postgres:") and f" {database} " in command:
+            out["database"][pid] = cpu
+    return out
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """A process started in between counts from 0; one that ended in between is lost."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def run_load_generator(base: str, plan: dict[str, Any]) -> dict[str, Any]:
@@ -383,6 +417,11 @@ def start_server(
             str(port),
             "--workers",
             str(workers),
+            # What uvicorn[standard] picks anyway; said here so the figures name them.
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
             "--no-access-log",
             "--log-level",
             "warning",
@@ -428,10 +467,21 @@ def measure(sqlalchemy_url: str, args: argparse.Namespace) -> dict[str, Any]:
                     for n in range(VARIED)
                 ],
             }
-            reads = run_load_generator(
-                base,
-                {"seconds": args.seconds, "connections": args.connections, "targets": targets},
-            )
+            reads = {}
+            database = sqlalchemy_url.rsplit("/", 1)[1]
+            for name, paths in targets.items():
+                # One load-generator run per target, so the CPU the server workers and the
+                # database backends spent is known per request: on a machine shared with
+                # other work that is steadier than requests per second.
+                before = cpu_by_process(server.pid, database)
+                plan = {"seconds": args.seconds, "connections": args.connections}
+                result = run_load_generator(base, {**plan, "targets": {name: paths}})[name]
+                after = cpu_by_process(server.pid, database)
+                sent = result.pop("requests_sent")
+                for side in ("server", "database"):
+                    spent = cpu_spent(before[side], after[side])
+                    result[f"{side}_cpu_ms_per_request"] = round(spent * 1000 / sent, 3)
+                reads[name] = result
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -474,6 +524,7 @@ def main() -> None:
         seeded = asyncio.run(seed(dsn, args.products, random.Random(2026)))
         print(f"seeded {seeded} in {time.perf_counter() - started:.1f} s", flush=True)
 
+        load_at_start = os.getloadavg()
         reads = measure(sqlalchemy_url, args)
 
         health = reads["health"]["per_s"]
@@ -482,12 +533,14 @@ def main() -> None:
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "platform": platform.platform(),
+                "load_average_at_start": load_at_start,
                 "load_average_at_end": os.getloadavg(),
             },
             "seeded": seeded,
             "connections": args.connections,
             "server": (
                 f"uvicorn --factory marketplace.app:create_app --workers {args.server_workers}"
+                " --loop uvloop --http httptools --no-access-log"
             ),
             "load_generator": "aiohttp, separate process, closed loop",
             "seconds_per_target": args.seconds,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from marketplace.fair_pool import FairAsyncQueuePool
 from marketplace.settings import DatabaseSettings
 
 # PostgreSQL's bigint (OFFSET, sequence numbers): a query parameter bounded by it is refused as
@@ -62,6 +63,9 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         # found dead fails its one request (a 503), and SQLAlchemy then invalidates every
         # connection the pool made before it, so a restarted database costs one error.
         pool_pre_ping=False,
+        # Waiting requests get connections in arrival order (fair_pool.py): the stock pool
+        # let newcomers take them first and starved some requests for seconds under load.
+        poolclass=FairAsyncQueuePool,
         echo=settings.echo,
     )
 

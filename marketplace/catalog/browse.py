@@ -268,8 +268,8 @@ class CatalogBrowser:
                     created_at=last.created_at,
                     id=last.id,
                     mode=mode,
-                    tier=Tier(last.tier) if mode is SearchMode.WORDS else Tier.NAME_IS_QUERY,
-                    score=float(last.score) if mode is SearchMode.FUZZY else None,
+                    tier=Tier(int(last.rank or 0)) if mode is SearchMode.WORDS else Tier(0),
+                    score=float(last.rank or 0) if mode is SearchMode.FUZZY else None,
                 )
             )
         return ProductPage(items=items, next_cursor=next_cursor)

@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     REAL,
@@ -45,7 +44,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     Integer,
-    Row,
     Select,
     String,
     Text,
@@ -376,6 +374,27 @@ def _matches(shape: Shape) -> Select[Any] | CompoundSelect[Any]:
     return branches[0] if len(branches) == 1 else union_all(*branches)
 
 
+class ListingRow(NamedTuple):
+    """One product of a page, in the statement's column order. Read by position: attribute
+    access on SQLAlchemy's `Row` cost more than the rest of turning a page into JSON."""
+
+    id: uuid.UUID
+    name: str
+    category: str
+    region: str
+    province_code: str
+    commune_code: str
+    seller_kind: str
+    min_price_amount: int | None
+    season_mask: int
+    certification_kinds: list[str] | None
+    """Kinds of the certificates valid today; None when there are none."""
+    image_id: uuid.UUID | None
+    created_at: datetime
+    rank: float | None = None
+    """Word search: the row's tier; fuzzy search: its word similarity; else None."""
+
+
 @functools.lru_cache(maxsize=512)
 def listing_statement(shape: Shape) -> Select[Any]:
     matches = _matches(shape).subquery("matches")
@@ -393,29 +412,20 @@ def listing_statement(shape: Shape) -> Select[Any]:
         .limit(1)
         .scalar_subquery()
     )
-    columns: list[Any] = [
-        m.id,
-        m.name,
-        m.category,
-        m.region,
-        m.province_code,
-        m.commune_code,
-        m.seller_kind,
-        m.min_price_amount,
-        m.season_mask,
-        valid_kinds.label("certification_kinds"),
-        first_image.label("image_id"),
-        m.created_at,
-    ]
+    columns: dict[str, Any] = {
+        name: m[name] for name in ListingRow._fields if name in m and name != "rank"
+    }
+    columns["certification_kinds"] = valid_kinds.label("certification_kinds")
+    columns["image_id"] = first_image.label("image_id")
     order: list[Any] = []
     if shape.mode is SearchMode.WORDS:
-        columns.append(m.tier)
+        columns["rank"] = m.tier
         order.append(m.tier)
     elif shape.mode is SearchMode.FUZZY:
-        columns.append(m.score)
+        columns["rank"] = m.score
         order.append(m.score.desc())
     return (
-        select(*columns)
+        select(*(columns[name] for name in ListingRow._fields if name in columns))
         .order_by(*order, m.created_at.desc(), m.id.desc())
         .limit(bindparam("limit", type_=Integer))
     )
@@ -425,32 +435,35 @@ class ListingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def _rows(self, statement: Select[Any], values: dict[str, Any]) -> list[ListingRow]:
+        connection = await self._session.connection()
+        result = await connection.execute(statement, values)
+        return [ListingRow(*row) for row in result]
+
     async def page(
         self,
         filters: ListingFilters,
         cursor: ListingCursor | None,
         limit: int,
         mode: SearchMode,
-    ) -> Sequence[Row[Any]]:
-        connection = await self._session.connection()
+    ) -> list[ListingRow]:
         values = parameters(filters, mode, cursor, limit)
         if mode is not SearchMode.WORDS:
-            statement = listing_statement(shape_of(filters, mode, cursor))
-            page: Sequence[Row[Any]] = (await connection.execute(statement, values)).all()
-            return page
-        rows: list[Row[Any]] = []
+            return await self._rows(listing_statement(shape_of(filters, mode, cursor)), values)
+        rows: list[ListingRow] = []
         if cursor is None or cursor.tier in NAME_TIERS:
             start = cursor.tier if cursor is not None else Tier.NAME_IS_QUERY
             tiers = tuple(tier for tier in NAME_TIERS if tier >= start)
-            statement = listing_statement(shape_of(filters, mode, cursor, tiers))
-            rows += (await connection.execute(statement, values)).all()
+            rows += await self._rows(
+                listing_statement(shape_of(filters, mode, cursor, tiers)), values
+            )
             if len(rows) >= limit:
                 return rows
             names_match = bool(rows) or cursor is not None
             cursor = None  # the name tiers ran out on this page: the text tier from its start
         else:
-            statement = listing_statement(shape_of(filters, mode, None, NAME_TIERS))
-            names_match = bool((await connection.execute(statement, {**values, "limit": 1})).all())
+            names = listing_statement(shape_of(filters, mode, None, NAME_TIERS))
+            names_match = bool(await self._rows(names, {**values, "limit": 1}))
         # Words that some names hold are mostly repeated in those products' descriptions, so
         # the products matching by text alone are few among the text matches: read them all
         # and sort. The planner, taking "text holds" and "name does not" as independent, would
@@ -460,5 +473,5 @@ class ListingRepository:
             filters, mode, cursor, (Tier.TEXT_HAS_WORDS,), sort_all_matches=names_match
         )
         values = parameters(filters, mode, cursor, limit - len(rows))
-        rows += (await connection.execute(listing_statement(text_only), values)).all()
+        rows += await self._rows(listing_statement(text_only), values)
         return rows

@@ -4,8 +4,10 @@ Public listing pages already tell browsers and proxies they may be `max-age=30` 
 (`Cache-Control`); keeping the encoded answer for `ttl_seconds` (far less) in the process
 serves a busy first page or a popular search without touching the database, and is no staler
 than what every client is already allowed to keep. Requests that miss at the same moment wait
-for one computation instead of running the same query each (single flight). Errors are never
-kept. Nothing private goes through it: only public, anonymous answers.
+for one computation instead of running the same query each (single flight); while an expired
+page is being recomputed, the others asking for it get the expired copy rather than wait (a
+busy page's expiry stalled every request in flight on it). Errors are never kept. Nothing
+private goes through it: only public, anonymous answers.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ class PageCache:
         self._in_flight: dict[Hashable, asyncio.Future[bytes]] = {}
 
     def get(self, key: Hashable) -> bytes | None:
+        """The page while it is fresh. An expired one stays (until replaced or evicted) to
+        answer during its recomputation only."""
         entry = self._entries.get(key)
         if entry is None:
             return None
         expires_at, body = entry
         if self._clock() >= expires_at:
-            del self._entries[key]
             return None
         return body
 
@@ -56,6 +59,9 @@ class PageCache:
             return cached
         waiting = self._in_flight.get(key)
         if waiting is not None:
+            expired = self._entries.get(key)
+            if expired is not None:
+                return expired[1]
             return await asyncio.shield(waiting)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future

@@ -123,3 +123,39 @@ async def test_the_api_serves_a_listing_from_memory_for_a_few_seconds_only(
     assert (detail_before.status_code, detail_within.status_code) == (200, 200)
     assert detail_after.status_code == 404
     assert detail_before.headers["content-type"] == "application/json"
+
+
+async def test_while_an_expired_page_is_recomputed_the_others_get_the_expired_copy() -> None:
+    ticker = Ticker()
+    cache = PageCache(ttl_seconds=5, clock=ticker)
+    cache.put("page", b"old")
+    ticker.now += 5
+    release = asyncio.Event()
+
+    async def slow_new_page() -> bytes:
+        await release.wait()
+        return b"new"
+
+    async def never_called() -> bytes:
+        raise AssertionError("a second computation of the same page")
+
+    recomputing = asyncio.create_task(cache.get_or_compute("page", slow_new_page))
+    await asyncio.sleep(0)
+    during = await cache.get_or_compute("page", never_called)
+    release.set()
+
+    assert (during, await recomputing) == (b"old", b"new")
+    assert await cache.get_or_compute("page", never_called) == b"new"
+
+
+async def test_an_expired_page_is_never_served_when_nobody_recomputes_it() -> None:
+    ticker = Ticker()
+    cache = PageCache(ttl_seconds=5, clock=ticker)
+    cache.put("page", b"old")
+    ticker.now += 5
+
+    async def new_page() -> bytes:
+        return b"new"
+
+    assert cache.get("page") is None
+    assert await cache.get_or_compute("page", new_page) == b"new"
