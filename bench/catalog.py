@@ -37,7 +37,6 @@ import json
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,10 +47,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import asyncpg
-import httpx
+from harness import create_database, drop_database, free_port, percentile, wait_ready
 
 RESULTS = Path(__file__).parent / "results" / "catalog.json"
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 COMMUNES = (
     ("46", "19996"),  # Phường Hương Trà, Huế
@@ -110,33 +108,7 @@ VARIED = 50_000
 WARM_UP_SECONDS = 2.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
-    return ordered[index]
-
-
 # ---- Set-up -----------------------------------------------------------------------------
-
-
-async def create_database(name: str) -> str:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 def _mask(months: list[int]) -> int:
@@ -341,8 +313,8 @@ async def load(base: str, paths: list[str], seconds: float, connections: int) ->
         "path": paths[0] if len(paths) == 1 else f"{paths[0]} ... ({len(paths)} distinct)",
         "requests": len(latencies),
         "per_s": round(len(latencies) / seconds, 1),
-        "p50_ms": round(_percentile(latencies, 0.50), 2),
-        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "p50_ms": round(percentile(latencies, 0.50), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
         "max_ms": round(max(latencies), 2),
         "statuses": statuses,
         "requests_sent": sent,
@@ -432,21 +404,9 @@ def start_server(
     )
 
 
-def wait_ready(base: str, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("the server did not become ready")
-
-
 def measure(sqlalchemy_url: str, args: argparse.Namespace) -> dict[str, Any]:
     """Start the server, load it from another process, stop it; say if it logged errors."""
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as var_dir, (Path(var_dir) / "server.log").open("wb") as log:
         server = start_server(sqlalchemy_url, port, args.server_workers, var_dir, log)
         try:

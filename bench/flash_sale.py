@@ -42,7 +42,6 @@ import os
 import platform
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,10 +54,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
+from harness import create_database, drop_database, free_port, percentile, wait_ready
 
 RESULTS = Path(__file__).parent / "results" / "flash_sale.json"
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 PER_BUYER_LIMIT = 2
 LIVE_PRICE = 150_000
@@ -75,35 +73,7 @@ RULES = (
 SERVER_WORKERS = 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
-    return ordered[index]
-
-
 # ---- Set-up -----------------------------------------------------------------------------
-
-
-async def create_database(name: str) -> str:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def seed_accounts(dsn: str, buyers: int) -> dict[str, Any]:
@@ -355,8 +325,8 @@ async def health(base: str, seconds: float, connections: int) -> dict[str, Any]:
     return {
         "requests": len(latencies),
         "per_s": round(len(latencies) / seconds, 1),
-        "p50_ms": round(_percentile(latencies, 0.50), 2),
-        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "p50_ms": round(percentile(latencies, 0.50), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
     }
 
 
@@ -403,16 +373,16 @@ class _Answers:
             "accepted_per_s": (
                 round(len(self.accepted) / sale_seconds, 1) if sale_seconds else 0.0
             ),
-            "p50_accepted_ms": round(_percentile(latencies, 0.50), 2),
-            "p99_accepted_ms": round(_percentile(latencies, 0.99), 2),
+            "p50_accepted_ms": round(percentile(latencies, 0.50), 2),
+            "p99_accepted_ms": round(percentile(latencies, 0.99), 2),
             "max_accepted_ms": round(max(latencies, default=0.0), 2),
             "refused_sold_out": len(self.sold_out),
             "refused_sold_out_during_sale": len(self.sold_out) - len(after),
             "refused_limit_reached": len(self.limit_reached),
             "sold_out_seconds": round(window, 3),
             "sold_out_per_s": round(len(after) / window, 1),
-            "p50_sold_out_ms": round(_percentile(after, 0.50), 2),
-            "p99_sold_out_ms": round(_percentile(after, 0.99), 2),
+            "p50_sold_out_ms": round(percentile(after, 0.50), 2),
+            "p99_sold_out_ms": round(percentile(after, 0.99), 2),
             "replays": self.replays,
             "unexpected": self.unexpected,
             "accepted_orders": self.accepted_orders,
@@ -629,18 +599,6 @@ def start_server(sqlalchemy_url: str, port: int, var_dir: str) -> subprocess.Pop
     )
 
 
-def wait_ready(base: str, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("the server did not become ready")
-
-
 # ---- One run, many runs -----------------------------------------------------------------
 
 
@@ -735,7 +693,7 @@ def main() -> None:
     try:
         upgrade_to_head(sqlalchemy_url)
         seeded = asyncio.run(seed_accounts(dsn, args.buyers))
-        port = _free_port()
+        port = free_port()
         with tempfile.TemporaryDirectory() as var_dir:
             server = start_server(sqlalchemy_url, port, var_dir)
             base = f"http://127.0.0.1:{port}"

@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,9 +47,9 @@ from typing import Any
 
 import asyncpg
 import httpx
+from harness import create_database, drop_database, free_port, percentile, wait_ready
 
 RESULTS = Path(__file__).parent / "results" / "impact_report.json"
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 PROVINCES = ("92", "46", "01")
 COMMUNES_PER_PROVINCE = 10
@@ -78,33 +77,7 @@ def _months() -> list[date]:
     return sorted(out)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
-    return ordered[index]
-
-
 # ---- Set-up -----------------------------------------------------------------------------
-
-
-async def create_database(name: str) -> str:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def seed(dsn: str, households: int, rows: int, rng: random.Random) -> dict[str, Any]:
@@ -483,8 +456,8 @@ async def load(
     return {
         "requests": len(latencies),
         "per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(_percentile(latencies, 0.50), 2),
-        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "p50_ms": round(percentile(latencies, 0.50), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
         "max_ms": round(max(latencies), 2),
         "statuses": statuses,
     }
@@ -601,18 +574,6 @@ def start_server(
     )
 
 
-def wait_ready(base: str, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("the server did not become ready")
-
-
 def windows() -> list[str]:
     """Every 12-month window of the 24 months with data."""
     months = _months()
@@ -657,7 +618,7 @@ def measure_reads(
         plan_targets["commune_household_list"] = [
             (f"/api/impact/households?{window}&limit=50", tokens["commune"][0][1])
         ]
-    port = _free_port()
+    port = free_port()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as var_dir:
         server = start_server(sqlalchemy_url, port, args.server_workers, var_dir)

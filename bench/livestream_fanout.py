@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
+from harness import create_database, drop_database, free_port, percentile, wait_ready
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
@@ -47,36 +46,7 @@ from marketplace.livestreams.events import EventType, LiveEvent, LiveEventPublis
 from marketplace.schema import upgrade_to_head
 
 RESULTS = Path(__file__).parent / "results" / "livestream_fanout.json"
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
-    return ordered[index]
-
-
-async def create_database(name: str) -> str:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def seed(dsn: str) -> uuid.UUID:
@@ -132,18 +102,6 @@ def start_server(sqlalchemy_url: str, port: int, var_dir: str) -> subprocess.Pop
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-def wait_ready(base: str, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("the server did not become ready")
 
 
 async def measure(
@@ -209,11 +167,11 @@ async def measure(
         "deliveries": len(deliveries),
         "expected_deliveries": subscribers * events,
         "exactly_once_in_order": in_order,
-        "p50_ms": round(_percentile(deliveries, 0.50), 2),
-        "p99_ms": round(_percentile(deliveries, 0.99), 2),
+        "p50_ms": round(percentile(deliveries, 0.50), 2),
+        "p99_ms": round(percentile(deliveries, 0.99), 2),
         "max_ms": round(max(deliveries), 2),
-        "last_subscriber_median_ms": round(_percentile(per_event_last, 0.50), 2),
-        "last_subscriber_p99_ms": round(_percentile(per_event_last, 0.99), 2),
+        "last_subscriber_median_ms": round(percentile(per_event_last, 0.50), 2),
+        "last_subscriber_p99_ms": round(percentile(per_event_last, 0.99), 2),
     }
 
 
@@ -231,7 +189,7 @@ def main() -> None:
     try:
         upgrade_to_head(sqlalchemy_url)
         session_id = asyncio.run(seed(dsn))
-        ports = [_free_port(), _free_port()]
+        ports = [free_port(), free_port()]
         with tempfile.TemporaryDirectory() as var_dir:
             servers = [start_server(sqlalchemy_url, port, var_dir) for port in ports]
             for port in ports:

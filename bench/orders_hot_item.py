@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,10 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
+from harness import create_database, drop_database, free_port, percentile, wait_ready
 
 RESULTS = Path(__file__).parent / "results" / "orders_hot_item.json"
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 PRICE = 180_000
 SHIPPING = {
@@ -52,35 +50,7 @@ SHIPPING = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
-    return ordered[index]
-
-
 # ---- Set-up -----------------------------------------------------------------------------
-
-
-async def create_database(name: str) -> str:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def seed(dsn: str, units: int, buyers: int) -> dict[str, Any]:
@@ -193,7 +163,7 @@ async def health(base: str, seconds: float, connections: int) -> dict[str, Any]:
     return {
         "requests": len(latencies),
         "per_s": round(len(latencies) / seconds, 1),
-        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
     }
 
 
@@ -252,12 +222,12 @@ async def orders(plan: dict[str, Any]) -> dict[str, Any]:
         "accepted": len(accepted),
         "sale_seconds": round(sale_seconds, 3),
         "accepted_per_s": round(len(accepted) / sale_seconds, 1) if sale_seconds else 0.0,
-        "p50_accepted_ms": round(_percentile([ms for _, ms in accepted], 0.50), 2),
-        "p99_accepted_ms": round(_percentile([ms for _, ms in accepted], 0.99), 2),
+        "p50_accepted_ms": round(percentile([ms for _, ms in accepted], 0.50), 2),
+        "p99_accepted_ms": round(percentile([ms for _, ms in accepted], 0.99), 2),
         "refused_sold_out": len(refused),
         "refused_during_sale": len(refused) - len(after),
         "sold_out_per_s": round(len(after) / window, 1),
-        "p99_sold_out_ms": round(_percentile([ms for _, ms in after], 0.99), 2),
+        "p99_sold_out_ms": round(percentile([ms for _, ms in after], 0.99), 2),
         "unexpected": unexpected,
     }
 
@@ -317,18 +287,6 @@ def start_server(
     )
 
 
-def wait_ready(base: str, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("the server did not become ready")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--units", type=int, default=3000)
@@ -359,7 +317,7 @@ def main() -> None:
     try:
         upgrade_to_head(sqlalchemy_url)
         seeded = asyncio.run(seed(dsn, args.units, args.buyers))
-        port = _free_port()
+        port = free_port()
         with tempfile.TemporaryDirectory() as var_dir:
             server = start_server(sqlalchemy_url, port, args.server_workers, var_dir)
             base = f"http://127.0.0.1:{port}"

@@ -84,6 +84,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness import percentile, wait_ready  # noqa: E402 - after the path set-up above
+
 from marketplace.embedded import (  # noqa: E402 - after the path set-up above
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -113,13 +115,6 @@ RULES = (
     "Phiên live thử tải: chốt đơn qua ứng dụng, mỗi người tối đa 20 phần mỗi mã. "
     "Đơn giữ hàng 90 giây; quá thời gian chưa thanh toán, hàng trả lại cho người khác."
 )
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 def _now_iso() -> str:
@@ -327,16 +322,6 @@ def server_environment(work: Path, services: Services) -> dict[str, str]:
         }
     )
     return env
-
-
-def wait_ready(base: str, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(base + "/ready", timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError("the server did not become ready")
 
 
 # ---- Set-up: demo seed, then HTTP as each role ------------------------------------------
@@ -1158,8 +1143,8 @@ class LoadGenerator:
             "statuses": {kind: dict(c) for kind, c in self.stats.statuses.items()},
             "latency_ms": {
                 kind: {
-                    "p50": round(_percentile(values, 0.5), 1),
-                    "p99": round(_percentile(values, 0.99), 1),
+                    "p50": round(percentile(values, 0.5), 1),
+                    "p99": round(percentile(values, 0.99), 1),
                 }
                 for kind, values in self.stats.latencies.items()
             },
@@ -1667,7 +1652,7 @@ def soak(
     passwords = seed_demo(processes.env, logs)
     processes.start_server()
     base = f"http://127.0.0.1:{processes.port}"
-    wait_ready(base)
+    wait_ready(base, 120, path="/ready", interval=0.5)
     processes.start_worker()
     processes.start_beat()
     seeded = set_up(base, services.dsn, passwords, args, run)
