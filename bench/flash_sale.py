@@ -24,7 +24,9 @@ What it does, on a database of its own (created, migrated, dropped at the end):
    closed loop): `/health` for `--health-seconds` (the server's ceiling), then orders of
    one unit, each with its own Idempotency-Key and a buyer drawn at random (seeded) from
    all buyers, until sold out and `--sold-out-seconds` after. One request in 50 is sent a
-   second time with the same key and body and must replay the first answer.
+   second time with the same key and body and must replay the first answer (a sold-out
+   refusal decided from the item's sold-out flag is not stored, so its retry is refused
+   afresh: sold out, or the buyer's limit once the database decides).
 5. Exact reconciliation in the database: sold + left = initial, every accepted answer has
    its order row, no buyer above the limit, one order per Idempotency-Key.
 
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -48,6 +51,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -237,6 +241,98 @@ async def open_sale(
     return str(item_id)
 
 
+HISTORY_ORDERS = 50_000
+"""Orders the marketplace sold before the sale. A flash sale runs on a database with
+history; on empty tables PostgreSQL plans its foreign-key checks as sequential scans while
+the tables are tiny and keeps those plans on each connection as the tables grow (the checks
+of one batch cost 40 ms at 1,000 orders). Both the server and the naive ceiling get the same
+history."""
+
+
+async def seed_history(dsn: str, household_id: str, orders: int = HISTORY_ORDERS) -> None:
+    """`orders` completed one-line catalog orders of the household's earlier product, with
+    their fulfilments, lines and sold holds; then ANALYZE, as a running database would be."""
+    conn = await asyncpg.connect(dsn)
+    product_id, variant_id = uuid.uuid4(), uuid.uuid4()
+    await conn.execute(
+        """INSERT INTO products (id, seller_kind, household_id, name, description, category,
+               region, season_mask, province_code, commune_code, admin_version, status,
+               search_text, min_price_amount)
+           VALUES ($1, 'household', $2, 'Bưởi Thanh Trà', 'Vụ trước', 'fruit', 'Hương Trà, Huế',
+               4095, '46', '19996', '2025-07', 'listed', 'buoi thanh tra', 90000)""",
+        product_id,
+        uuid.UUID(household_id),
+    )
+    await conn.execute(
+        """INSERT INTO variants (id, product_id, label, price_amount, available, is_active)
+           VALUES ($1, $2, 'quả 1,5 kg', 90000, 0, true)""",
+        variant_id,
+        product_id,
+    )
+    await conn.execute(
+        """CREATE TEMP TABLE buyers AS
+             SELECT (row_number() OVER (ORDER BY id)) - 1 AS n, id FROM users
+              WHERE role = 'buyer'"""
+    )
+    await conn.execute(
+        """CREATE TEMP TABLE history (g int, buyer_id uuid, order_id uuid, fulfilment_id uuid,
+                                       line_id uuid, at timestamptz)"""
+    )
+    await conn.execute(
+        """INSERT INTO history
+           SELECT g, b.id, gen_random_uuid(), gen_random_uuid(), gen_random_uuid(),
+                  now() - make_interval(mins => g)
+             FROM generate_series(1, $1::int) AS g
+             JOIN buyers AS b ON b.n = g % (SELECT count(*) FROM buyers)""",
+        orders,
+    )
+    await conn.execute(
+        """INSERT INTO orders (id, buyer_user_id, buyer_key, contact_phone, source, status,
+               payment_method, payment_code, total_amount, paid_amount, refunded_amount,
+               excess_amount, hold_expires_at, shipping_name, shipping_phone, shipping_address,
+               paid_at, completed_at, created_at, updated_at)
+           SELECT order_id, buyer_id, 'user:' || buyer_id, '0912345678', 'catalog',
+                  'completed', 'vietqr', 'DH0' || lpad(g::text, 9, '0'), 90000, 90000, 0, 0,
+                  at + interval '15 minutes', 'Người mua cũ', '0912345678', 'Huế',
+                  at, at + interval '3 days', at, at
+             FROM history"""
+    )
+    await conn.execute(
+        """INSERT INTO fulfilments (id, order_id, seller_kind, household_id, status,
+               subtotal_amount, created_at, updated_at)
+           SELECT fulfilment_id, order_id, 'household', $1, 'delivered', 90000, at, at
+             FROM history""",
+        uuid.UUID(household_id),
+    )
+    await conn.execute(
+        """INSERT INTO order_lines (id, order_id, fulfilment_id, position, variant_id,
+               product_id, product_name, variant_label, category, quantity,
+               unit_price_amount, line_amount, created_at, updated_at)
+           SELECT line_id, order_id, fulfilment_id, 0, $1, $2, 'Bưởi Thanh Trà',
+                  'quả 1,5 kg', 'fruit', 1, 90000, 90000, at, at
+             FROM history""",
+        variant_id,
+        product_id,
+    )
+    await conn.execute(
+        """INSERT INTO stock_holds (id, order_id, order_line_id, variant_id, buyer_key,
+               quantity, expires_at, sold_at, created_at, updated_at)
+           SELECT gen_random_uuid(), order_id, line_id, $1, 'history', 1,
+                  at + interval '15 minutes', at, at, at
+             FROM history""",
+        variant_id,
+    )
+    await conn.execute("DROP TABLE history, buyers; ANALYZE")
+    await conn.close()
+
+
+async def seed(dsn: str, buyers: int) -> dict[str, Any]:
+    """Accounts, then the history they bought."""
+    seeded = await seed_accounts(dsn, buyers)
+    await seed_history(dsn, seeded["household_id"])
+    return seeded
+
+
 # ---- The naive ceiling ------------------------------------------------------------------
 
 
@@ -255,6 +351,16 @@ async def naive_ceiling(dsn: str, units: int, connections: int = 16) -> dict[str
                id uuid PRIMARY KEY, order_id uuid NOT NULL REFERENCES bench_orders (id),
                quantity int NOT NULL, unit_price_amount bigint NOT NULL);
            TRUNCATE bench_order_lines, bench_orders, bench_stock;"""
+    )
+    await setup.execute(
+        """INSERT INTO bench_orders (id, buyer, total_amount)
+           SELECT gen_random_uuid(), g, 90000 FROM generate_series(1, $1::int) AS g""",
+        HISTORY_ORDERS,
+    )
+    await setup.execute(
+        """INSERT INTO bench_order_lines (id, order_id, quantity, unit_price_amount)
+             SELECT gen_random_uuid(), id, 1, 90000 FROM bench_orders;
+           ANALYZE bench_orders, bench_order_lines;"""
     )
     await setup.execute("INSERT INTO bench_stock VALUES (1, $1)", units)
     pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
@@ -294,7 +400,7 @@ async def naive_ceiling(dsn: str, units: int, connections: int = 16) -> dict[str
     await asyncio.gather(*(one(n) for n in range(connections)))
     seconds = time.perf_counter() - started
     await pool.close()
-    rows = await setup.fetchval("SELECT count(*) FROM bench_order_lines")
+    rows = await setup.fetchval("SELECT count(*) FROM bench_order_lines") - HISTORY_ORDERS
     await setup.close()
     if rows != units or accepted != units:
         raise RuntimeError(f"naive ceiling miscounted: {accepted} accepted, {rows} rows")
@@ -440,7 +546,17 @@ async def orders(plan: dict[str, Any]) -> dict[str, Any]:
                     # A client retrying after a lost answer: the first answer, not a new order.
                     answers.replays["sent"] += 1
                     again, again_payload, replayed = await send(token, key)
-                    if again == status and again_payload == payload and replayed:
+                    # A refusal for an item flagged sold out is not stored (nothing was
+                    # attempted): its retry is decided afresh, and must be refused again
+                    # (sold out, or the buyer's limit when the database decides).
+                    fresh = status == 409 and b'"sold_out"' in payload and not replayed
+                    if fresh:
+                        consistent = again == 409 and (
+                            b'"sold_out"' in again_payload or b'"limit_reached"' in again_payload
+                        )
+                    else:
+                        consistent = again == status and again_payload == payload and replayed
+                    if consistent:
                         answers.replays["matched"] += 1
                     else:
                         answers.note_unexpected(f"replay differs: {status} then {again}")
@@ -450,12 +566,13 @@ async def orders(plan: dict[str, Any]) -> dict[str, Any]:
     return answers.summary(ended)
 
 
-def run_load_generator(plan: dict[str, Any]) -> dict[str, Any]:
-    """In a separate process, so the client's CPU is not the server's."""
+def run_load_generator(plan: dict[str, Any], script: str = __file__) -> dict[str, Any]:
+    """`script --load-generator` in a separate process, so the client's CPU is not the
+    server's; the plan goes in and the result comes back as JSON files."""
     with tempfile.TemporaryDirectory() as scratch:
         plan_path, out_path = Path(scratch) / "plan.json", Path(scratch) / "out.json"
         plan_path.write_text(json.dumps({**plan, "out": str(out_path)}))
-        subprocess.run([sys.executable, __file__, "--load-generator", str(plan_path)], check=True)
+        subprocess.run([sys.executable, script, "--load-generator", str(plan_path)], check=True)
         result: dict[str, Any] = json.loads(out_path.read_text())
     return result
 
@@ -568,7 +685,10 @@ def reconciliation_failures(checks: dict[str, Any], accepted: int) -> list[str]:
 # ---- The server -------------------------------------------------------------------------
 
 
-def start_server(sqlalchemy_url: str, port: int, var_dir: str) -> subprocess.Popen[bytes]:
+def start_server(
+    sqlalchemy_url: str, port: int, var_dir: str, workers: int = SERVER_WORKERS
+) -> subprocess.Popen[bytes]:
+    """The production server; with one worker uvicorn serves in this very process."""
     env = {
         **os.environ,
         "MARKETPLACE_MODE": "embedded",
@@ -589,7 +709,7 @@ def start_server(sqlalchemy_url: str, port: int, var_dir: str) -> subprocess.Pop
             "--port",
             str(port),
             "--workers",
-            str(SERVER_WORKERS),
+            str(workers),
             "--no-access-log",
             "--log-level",
             "warning",
@@ -597,6 +717,41 @@ def start_server(sqlalchemy_url: str, port: int, var_dir: str) -> subprocess.Pop
         env=env,
         stdout=subprocess.DEVNULL,
     )
+
+
+@dataclass(frozen=True)
+class Sale:
+    dsn: str
+    sqlalchemy_url: str
+    seeded: dict[str, Any]
+    base: str
+    server: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def sale_server(prefix: str, buyers: int, workers: int = SERVER_WORKERS) -> Iterator[Sale]:
+    """A database of its own (migrated, seeded with the accounts and their history) and the
+    production server on it; the server stopped and the database dropped afterwards."""
+    from marketplace.schema import upgrade_to_head  # noqa: PLC0415 - the load generator needs none
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    dsn = asyncio.run(create_database(name))
+    sqlalchemy_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        upgrade_to_head(sqlalchemy_url)
+        seeded = asyncio.run(seed(dsn, buyers))
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        with tempfile.TemporaryDirectory() as var_dir:
+            server = start_server(sqlalchemy_url, port, var_dir, workers)
+            try:
+                wait_ready(base)
+                yield Sale(dsn, sqlalchemy_url, seeded, base, server)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    finally:
+        asyncio.run(drop_database(name))
 
 
 # ---- One run, many runs -----------------------------------------------------------------
@@ -683,31 +838,10 @@ def main() -> None:
     args.units = args.units or (1_000 if args.quick else 10_000)
     args.runs = args.runs or (1 if args.quick else 3)
 
-    from marketplace.schema import upgrade_to_head  # noqa: PLC0415
-
-    name = f"mp_bench_flash_{uuid.uuid4().hex[:8]}"
-    dsn = asyncio.run(create_database(name))
-    sqlalchemy_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-    server = None
     runs: list[dict[str, Any]] = []
-    try:
-        upgrade_to_head(sqlalchemy_url)
-        seeded = asyncio.run(seed_accounts(dsn, args.buyers))
-        port = free_port()
-        with tempfile.TemporaryDirectory() as var_dir:
-            server = start_server(sqlalchemy_url, port, var_dir)
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base)
-            for run in range(args.runs):
-                runs.append(one_run(run, args, (dsn, sqlalchemy_url), seeded, base))
-            server.terminate()
-            server.wait(timeout=30)
-            server = None
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        asyncio.run(drop_database(name))
+    with sale_server("mp_bench_flash", args.buyers) as sale:
+        for run in range(args.runs):
+            runs.append(one_run(run, args, (sale.dsn, sale.sqlalchemy_url), sale.seeded, sale.base))
 
     top: dict[str, Any] = {
         figure: round(statistics.median(run[figure] for run in runs), 2) for figure in MEDIAN_FIELDS

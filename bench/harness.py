@@ -30,22 +30,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-async def create_database(name: str) -> str:
-    """A new database on the bench's server; its DSN."""
+async def _as_admin(statement: str) -> None:
     admin = await asyncpg.connect(ADMIN_DSN)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(statement)
     finally:
         await admin.close()
+
+
+async def create_database(name: str) -> str:
+    """A new database on the bench's server; its DSN."""
+    await _as_admin(f'CREATE DATABASE "{name}"')
     return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
 
 
 async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await _as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_ready(

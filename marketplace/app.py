@@ -115,9 +115,12 @@ def freeze_startup_objects() -> None:
     process. Frozen out of the collector's sight, a full collection no longer walks those
     ~270,000 objects: one paused a worker and every request in flight on it for 140-160 ms
     every few thousand requests in the catalog benchmark (5-9 ms frozen). Collected first,
-    so no garbage is frozen with them."""
+    so no garbage is frozen with them. The youngest generation is then collected every
+    20,000 allocations, not 700: a request allocates hundreds of objects that die with it, and
+    the collections cost a flash-sale refusal 8% of its CPU (bench/request_cost.py)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:

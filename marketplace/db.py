@@ -52,17 +52,18 @@ class Base(DeclarativeBase):
     )
 
 
-def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+def create_engine(settings: DatabaseSettings, *, pre_ping: bool = False) -> AsyncEngine:
     if not settings.url:
         raise ValueError("database url is empty: set DATABASE_URL or use `marketplace demo`")
     return create_async_engine(
         settings.url,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
-        # No ping before each checkout: it is a round trip on every request. A connection
-        # found dead fails its one request (a 503), and SQLAlchemy then invalidates every
-        # connection the pool made before it, so a restarted database costs one error.
-        pool_pre_ping=False,
+        # No ping before each checkout by default: it is a round trip on every request. A
+        # connection found dead fails its one request (a 503), and SQLAlchemy then
+        # invalidates every connection the pool made before it, so a restarted database
+        # costs one error. A pool used once per batch of many orders pings (`pre_ping`).
+        pool_pre_ping=pre_ping,
         # Waiting requests get connections in arrival order (fair_pool.py): the stock pool
         # let newcomers take them first and starved some requests for seconds under load.
         poolclass=FairAsyncQueuePool,

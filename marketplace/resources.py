@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -60,10 +61,10 @@ async def provide_resources(state: State) -> Resources:
     return get_resources(state)
 
 
-async def provide_unit_of_work(state: State) -> AsyncGenerator[UnitOfWork, None]:
+@asynccontextmanager
+async def request_unit_of_work(resources: Resources) -> AsyncIterator[UnitOfWork]:
     """One unit of work per request: committed once after the handler returns, rolled back
     if it raised. Jobs go out only after the commit."""
-    resources = get_resources(state)
     uow = UnitOfWork(resources.sessionmaker, resources.job_sender)
     try:
         yield uow
@@ -74,3 +75,8 @@ async def provide_unit_of_work(state: State) -> AsyncGenerator[UnitOfWork, None]
         await uow.commit()
     finally:
         await uow.close()
+
+
+async def provide_unit_of_work(state: State) -> AsyncGenerator[UnitOfWork, None]:
+    async with request_unit_of_work(get_resources(state)) as uow:
+        yield uow

@@ -22,15 +22,17 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from marketplace.accounts.credentials import (
     WEBSOCKET_SUBPROTOCOL,
     bearer_token,
+    token_digest,
     websocket_bearer_token,
 )
 from marketplace.accounts.errors import InvalidToken
 from marketplace.accounts.guards import current_user, is_public
 from marketplace.accounts.identity import AuthenticatedUser
-from marketplace.accounts.service import AccountService
+from marketplace.accounts.repository import token_owner_from_pool
+from marketplace.accounts.service import AccountService, authenticated
 from marketplace.accounts.token_uses import token_uses
 from marketplace.errors import NotAuthenticated
-from marketplace.resources import Resources, autocommit_sessions
+from marketplace.resources import Resources
 from marketplace.unit_of_work import UnitOfWork
 
 
@@ -70,20 +72,19 @@ class BearerAuthenticationMiddleware:
         else:
             raise NotAuthenticated()
         resources: Resources = Litestar.from_scope(scope).state["resources"]
-        # One statement in autocommit (no BEGIN/COMMIT); last-use times are written later,
-        # many at once, so a token check never waits for a commit (token_uses.py).
-        production = resources.engine is not None
-        async with UnitOfWork(autocommit_sessions(resources), resources.job_sender) as uow:
-            service = AccountService(
-                uow,
-                resources.settings,
-                resources.redis,
-                resources.clock,
-                uses=token_uses(resources) if production else None,
-            )
-            user = await service.resolve_token(token)
-            await uow.commit()
-        return user
+        digest = token_digest(token)
+        engine = resources.engine
+        if engine is None:
+            # Tests hand in a sessionmaker bound to their transaction, and no engine.
+            async with UnitOfWork(resources.sessionmaker, resources.job_sender) as uow:
+                service = AccountService(uow, resources.settings, resources.redis, resources.clock)
+                user = await service.resolve_token(token)
+                await uow.commit()
+            return user
+        # One statement on a connection of the pool, with no BEGIN/COMMIT and no session;
+        # last-use times are written later, many at once (token_uses.py).
+        found = await token_owner_from_pool(engine, digest)
+        return authenticated(found, resources.clock(), token_uses(resources))
 
 
 def _subprotocols(scope: Scope) -> Sequence[str]:

@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.util import greenlet_spawn
 
 from marketplace.accounts.errors import LoginTaken
 from marketplace.accounts.models import ApiToken, JurisdictionLevel, Role, User
+from marketplace.outages import is_outage
 
 
 class UserRepository:
@@ -86,28 +88,7 @@ class TokenRepository:
         return token
 
     async def find_with_user(self, token_hash: str) -> TokenOwner | None:
-        """The token and its owner in one indexed lookup (unique index on token_hash). It
-        runs before every authenticated request, so it is sent as the driver's own SQL:
-        no ORM entities, no statement to compile or cache key to build (about half the
-        CPU of an authenticated request that does little else)."""
-        connection = await self._session.connection()
-        result = await connection.exec_driver_sql(_OWNER_BY_DIGEST, (token_hash,))
-        row = result.one_or_none()
-        if row is None:
-            return None
-        level = row.jurisdiction_level
-        return TokenOwner(
-            token_id=_as_uuid(row.token_id),
-            expires_at=row.expires_at,
-            revoked_at=row.revoked_at,
-            last_used_at=row.last_used_at,
-            user_id=_as_uuid(row.user_id),
-            role=Role(row.role),
-            display_name=row.display_name,
-            jurisdiction_level=None if level is None else JurisdictionLevel(level),
-            jurisdiction_code=row.jurisdiction_code,
-            is_active=row.is_active,
-        )
+        return await token_owner(await self._session.connection(), token_hash)
 
     async def touch(self, token_id: uuid.UUID, now: datetime) -> None:
         await self._session.execute(
@@ -159,6 +140,70 @@ _OWNER_BY_DIGEST = """
       FROM api_tokens AS t JOIN users AS u ON u.id = t.user_id
      WHERE t.token_hash = $1
 """
+
+
+async def token_owner(connection: AsyncConnection, token_hash: str) -> TokenOwner | None:
+    """The token and its owner in one indexed lookup (unique index on token_hash), on a
+    connection the caller holds (a test's transaction). Sent to the driver itself: no ORM
+    entities, no statement to compile, no result wrapper. A failure leaves the connection in
+    an unknown state, so it is invalidated, as SQLAlchemy would."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None:
+        raise RuntimeError("a pooled connection without its driver connection")
+    try:
+        row = await driver.fetchrow(_OWNER_BY_DIGEST, token_hash)
+    except BaseException:
+        await connection.invalidate()
+        raise
+    return None if row is None else _owner_of(row)
+
+
+async def token_owner_from_pool(engine: AsyncEngine, token_hash: str) -> TokenOwner | None:
+    """`token_owner` on a connection borrowed raw from the engine's pool: it runs before
+    every authenticated request, and the `AsyncConnection` around a borrowed connection cost
+    more CPU than the query (bench/request_cost.py). No transaction is begun on it, so it
+    goes back to the pool as it came.
+
+    Outside SQLAlchemy's `Connection`, a dead connection would only be dropped by itself;
+    after a database restart every pooled connection is dead, so here (as SQLAlchemy does)
+    the whole generation is dropped, and the lookup, a read, is tried once more on a fresh
+    connection: a restart costs no request its token check once the database is back."""
+    for attempt in (1, 2):
+        raw = await engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            if driver is None:
+                raise RuntimeError("a pooled connection without its driver connection")
+            row = await driver.fetchrow(_OWNER_BY_DIGEST, token_hash)
+        except BaseException as exc:
+            # Closing a connection in an unknown state needs I/O, hence SQLAlchemy's greenlet.
+            if is_outage(exc):
+                await greenlet_spawn(engine.sync_engine.pool._invalidate, raw, exc)
+            else:
+                await greenlet_spawn(raw.invalidate)
+            await greenlet_spawn(raw.close)
+            if attempt == 1 and is_outage(exc):
+                continue
+            raise
+        await greenlet_spawn(raw.close)
+        return None if row is None else _owner_of(row)
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _owner_of(row: Any) -> TokenOwner:
+    level = row["jurisdiction_level"]
+    return TokenOwner(
+        token_id=_as_uuid(row["token_id"]),
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
+        user_id=_as_uuid(row["user_id"]),
+        role=Role(row["role"]),
+        display_name=row["display_name"],
+        jurisdiction_level=None if level is None else JurisdictionLevel(level),
+        jurisdiction_code=row["jurisdiction_code"],
+        is_active=row["is_active"],
+    )
 
 
 def _as_uuid(value: Any) -> uuid.UUID:

@@ -34,7 +34,7 @@ from marketplace.accounts.models import (
     normalise_login,
     normalise_phone,
 )
-from marketplace.accounts.repository import TokenRepository, UserRepository
+from marketplace.accounts.repository import TokenOwner, TokenRepository, UserRepository
 from marketplace.accounts.schemas import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from marketplace.accounts.throttle import LoginThrottle
 from marketplace.accounts.token_uses import TokenUses
@@ -241,21 +241,10 @@ class AccountService:
         """The caller behind a bearer token, read from the database on every request."""
         found = await self._tokens.find_with_user(token_digest(token))
         now = self._clock()
-        if found is None or not found.is_usable(now):
-            raise InvalidToken()
-        if found.last_used_at is None or now - found.last_used_at >= LAST_USED_GRANULARITY:
-            if self._uses is not None:
-                self._uses.record(found.token_id, now)
-            else:
-                await self._tokens.touch(found.token_id, now)
-        return AuthenticatedUser(
-            id=found.user_id,
-            role=found.role,
-            display_name=found.display_name,
-            jurisdiction_level=found.jurisdiction_level,
-            jurisdiction_code=found.jurisdiction_code,
-            token_id=found.token_id,
-        )
+        user = authenticated(found, now, self._uses)
+        if self._uses is None and found is not None and last_use_is_stale(found, now):
+            await self._tokens.touch(found.token_id, now)
+        return user
 
     async def revoke_token(self, token_id: uuid.UUID) -> None:
         await self._tokens.revoke(token_id, self._clock())
@@ -318,3 +307,26 @@ class AccountService:
                 "jurisdiction_code", f"{code!r} is not a province of the current version"
             ) from None
         return JurisdictionLevel.PROVINCE, province.code, province.admin_version
+
+
+def last_use_is_stale(found: TokenOwner, now: datetime) -> bool:
+    return found.last_used_at is None or now - found.last_used_at >= LAST_USED_GRANULARITY
+
+
+def authenticated(
+    found: TokenOwner | None, now: datetime, uses: TokenUses | None
+) -> AuthenticatedUser:
+    """The rule of a bearer token: known, not revoked, not expired, its owner active. The
+    last-use time is noted for `uses` (written later, many at once) when it is stale."""
+    if found is None or not found.is_usable(now):
+        raise InvalidToken()
+    if uses is not None and last_use_is_stale(found, now):
+        uses.record(found.token_id, now)
+    return AuthenticatedUser(
+        id=found.user_id,
+        role=found.role,
+        display_name=found.display_name,
+        jurisdiction_level=found.jurisdiction_level,
+        jurisdiction_code=found.jurisdiction_code,
+        token_id=found.token_id,
+    )

@@ -702,14 +702,7 @@ class LivestreamService:
         price = await self._repo.flash_price_at(item.id, now) or item.live_price_amount
         self._events.add(self._stock_event(item, left, now))
         if left == 0:
-            key = _sold_out_key(item.id)
-            redis = self._redis
-
-            async def flag_sold_out() -> None:
-                with contextlib.suppress(RedisError):  # a missing flag only costs a query
-                    await redis.set(key, b"1", ex=SOLD_OUT_FLAG_TTL_SECONDS)
-
-            self._events.call_after_commit(flag_sold_out)
+            self._flag_sold_out_after_commit(item.id)
         return ReservedItem(
             item_id=item.id,
             variant_id=item.variant_id,
@@ -774,14 +767,7 @@ class LivestreamService:
                 raise RuntimeError(f"livestream item {item.id} changed under its row lock")
             self._events.add(self._stock_event(item, left, now))
         if left == 0:
-            key = _sold_out_key(item.id)
-            redis = self._redis
-
-            async def flag_sold_out() -> None:
-                with contextlib.suppress(RedisError):  # a missing flag only costs a query
-                    await redis.set(key, b"1", ex=SOLD_OUT_FLAG_TTL_SECONDS)
-
-            self._events.call_after_commit(flag_sold_out)
+            self._flag_sold_out_after_commit(item.id)
         return answers
 
     async def release_item(self, *, item_id: uuid.UUID, buyer_key: str, quantity: int) -> None:
@@ -835,14 +821,33 @@ class LivestreamService:
             raise SoldOut("sold out")
         raise SoldOut(f"only {available} left", extra={"available": available})
 
+    def _flag_sold_out_after_commit(self, item_id: uuid.UUID) -> None:
+        """Raise the item's sold-out flag once the sale of its last unit is committed."""
+        key = _sold_out_key(item_id)
+        redis = self._redis
+
+        async def flag_sold_out() -> None:
+            with contextlib.suppress(RedisError):  # a missing flag only costs a query
+                await redis.set(key, b"1", ex=SOLD_OUT_FLAG_TTL_SECONDS)
+
+        self._events.call_after_commit(flag_sold_out)
+
+    async def flagged_sold_out(self, item_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """The items among `item_ids` whose sold-out flag is up, in one round trip; none
+        when Redis is down (then the database decides, as it always can)."""
+        if not item_ids:
+            return set()
+        try:
+            flags = await self._redis.mget([_sold_out_key(item_id) for item_id in item_ids])
+        except RedisError:
+            log.warning("sold_out_flag_unavailable", items=len(item_ids))
+            return set()
+        return {item_id for item_id, flag in zip(item_ids, flags, strict=True) if flag is not None}
+
     async def _known_sold_out(self, item_id: uuid.UUID) -> bool:
         """The sold-out flag spares the item's row the flood of refusals after a sale. It
         is only a shortcut: with Redis down, the database decides, as it always can."""
-        try:
-            return bool(await self._redis.exists(_sold_out_key(item_id)))
-        except RedisError:
-            log.warning("sold_out_flag_unavailable", item_id=str(item_id))
-            return False
+        return item_id in await self.flagged_sold_out([item_id])
 
     async def _forget_sold_out(self, item_id: uuid.UUID) -> None:
         key = _sold_out_key(item_id)

@@ -81,7 +81,10 @@ class GroupCommit:
             return resources.sessionmaker
         if self._engine is None:
             own = replace(resources.settings.database, pool_size=1, max_overflow=1)
-            self._engine = create_engine(own)
+            # Pinged before each batch (one round trip shared by the whole batch): between
+            # sales its connection sits idle, and after a database restart the first batch
+            # would otherwise fail on it.
+            self._engine = create_engine(own, pre_ping=True)
             self._sessions = create_sessionmaker(self._engine)
         return self._sessions
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import msgspec
 import structlog
@@ -104,13 +105,37 @@ class OrderService:
         self._redis = redis
         self._clock = clock
         self._claims = claims
-        self._orders = OrderRepository(uow.session)
-        self._fulfilments = FulfilmentRepository(uow.session)
-        self._stock = StockRepository(uow.session)
-        self._sellers = sellers or SellersService(uow, settings, clock)
+        self._given_sellers = sellers
         self._live = livestreams
-        self._placement = Placement(
-            uow, settings, redis, clock, claims=claims, livestreams=self._livestreams
+
+    # Made on first use: a flash-sale order only hands a ticket to the group commit, and
+    # building these (each with the session it opens) was a tenth of its CPU.
+
+    @cached_property
+    def _orders(self) -> OrderRepository:
+        return OrderRepository(self._uow.session)
+
+    @cached_property
+    def _fulfilments(self) -> FulfilmentRepository:
+        return FulfilmentRepository(self._uow.session)
+
+    @cached_property
+    def _stock(self) -> StockRepository:
+        return StockRepository(self._uow.session)
+
+    @cached_property
+    def _sellers(self) -> SellersService:
+        return self._given_sellers or SellersService(self._uow, self._settings, self._clock)
+
+    @cached_property
+    def _placement(self) -> Placement:
+        return Placement(
+            self._uow,
+            self._settings,
+            self._redis,
+            self._clock,
+            claims=self._claims,
+            livestreams=self._livestreams,
         )
 
     # ---- Placing (orders/placement.py) ---------------------------------------------------

@@ -250,6 +250,49 @@ async def test_a_failed_batch_writes_nothing_and_its_keys_stay_free(
     assert await _state(engine, live.item) == (2, 3, 3, 3)
 
 
+async def _record_count(engine: AsyncEngine, buyer: User, key: str) -> int:
+    async with AsyncSession(engine) as session:
+        found = await session.scalar(
+            select(func.count())
+            .select_from(IdempotencyRecord)
+            .where(IdempotencyRecord.scope == f"user:{buyer.id}", IdempotencyRecord.key == key)
+        )
+    return int(found or 0)
+
+
+async def test_after_a_sell_out_refusals_store_nothing_and_answered_keys_replay(
+    live: Live, engine: AsyncEngine, redis: Redis
+) -> None:
+    sold = await asyncio.gather(*(live.post(n, f"s{n}", live.body()) for n in range(6)))
+    assert Counter(r.status_code for r in sold) == {201: 5, 409: 1}
+    flag = f"mp:livestream:item:{live.item.id}:sold_out"
+    assert await redis.exists(flag)
+
+    # The flood after the sale: one read per batch, no claim and no answer written.
+    late = await asyncio.gather(*(live.post(n, f"late{n}", live.body()) for n in range(6, 12)))
+    assert {(r.status_code, r.json()["code"]) for r in late} == {(409, "sold_out")}
+    assert {r.json()["field"] for r in late} == {"lines[0].livestream_item_id"}
+    assert not any(r.headers.get("Idempotent-Replayed") for r in late)
+    assert [await _record_count(engine, live.buyers[n], f"late{n}") for n in range(6, 12)] == [
+        0
+    ] * 6
+
+    # Keys answered before the flag replay their first answer, the accepted orders included.
+    again = await asyncio.gather(*(live.post(n, f"s{n}", live.body()) for n in range(6)))
+    for first, second in zip(sold, again, strict=True):
+        assert (second.status_code, second.json()) == (first.status_code, first.json())
+        assert second.headers["Idempotent-Replayed"] == "true"
+    reused = await live.post(0, "s0", live.body(quantity=2))
+    assert (reused.status_code, reused.json()["code"]) == (409, "idempotency_key_reused")
+
+    # Without the flag (expired, or Redis lost it) the database decides and the answer is kept.
+    await redis.delete(flag)
+    decided = await live.post(7, "decided", live.body())
+    assert (decided.status_code, decided.json()["code"]) == (409, "sold_out")
+    assert await _record_count(engine, live.buyers[7], "decided") == 1
+    assert await _state(engine, live.item) == (0, 5, 5, 5)
+
+
 # ---- The rules of a batch, in memory --------------------------------------------------------
 
 RESERVED = ReservedItem(
