@@ -27,6 +27,7 @@ from litestar.types import ControllerRouterHandler
 from marketplace.accounts.auth import BearerAuthenticationMiddleware, provide_current_user
 from marketplace.accounts.controller import AdminUserController, AuthController
 from marketplace.accounts.guards import public
+from marketplace.accounts.token_lookups import close_token_lookups
 from marketplace.accounts.token_uses import close_token_uses
 from marketplace.catalog.controller import CATALOG_CONTROLLERS
 from marketplace.catalog.storage import catalog_extras
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             yield
         finally:
             await close_group_commit(resources)
+            await close_token_lookups(resources)
             await close_token_uses(resources)
             if own_redis:
                 await redis.aclose()

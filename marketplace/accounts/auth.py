@@ -1,12 +1,13 @@
 """Bearer-token authentication for every route that is not public.
 
 Runs after routing, so it knows the route: public routes are passed through untouched
-(no token lookup, no I/O). On every other route a bearer token is resolved in one short
-session of its own, and a bad token is refused here with `invalid_token`, before any guard
-or handler runs. A request without credentials is refused here too, so a route whose guard
-was forgotten still never serves an anonymous caller. Nothing is cached in the process:
-revocation takes effect on the next request. A WebSocket from a browser, which cannot send
-an Authorization header, offers its token as the subprotocols `bearer, <token>` instead.
+(no token lookup, no I/O). On every other route a bearer token is read from the database
+(together with the other requests waiting at that moment: token_lookups.py), and a bad
+token is refused here with `invalid_token`, before any guard or handler runs. A request
+without credentials is refused here too, so a route whose guard was forgotten still never
+serves an anonymous caller. Nothing is cached in the process: revocation takes effect on
+the next request. A WebSocket from a browser, which cannot send an Authorization header,
+offers its token as the subprotocols `bearer, <token>` instead.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from marketplace.accounts.credentials import (
 from marketplace.accounts.errors import InvalidToken
 from marketplace.accounts.guards import current_user, is_public
 from marketplace.accounts.identity import AuthenticatedUser
-from marketplace.accounts.repository import token_owner_from_pool
 from marketplace.accounts.service import AccountService, authenticated
+from marketplace.accounts.token_lookups import token_lookups
 from marketplace.accounts.token_uses import token_uses
 from marketplace.errors import NotAuthenticated
 from marketplace.resources import Resources
@@ -72,18 +73,17 @@ class BearerAuthenticationMiddleware:
         else:
             raise NotAuthenticated()
         resources: Resources = Litestar.from_scope(scope).state["resources"]
-        digest = token_digest(token)
-        engine = resources.engine
-        if engine is None:
+        if resources.engine is None:
             # Tests hand in a sessionmaker bound to their transaction, and no engine.
             async with UnitOfWork(resources.sessionmaker, resources.job_sender) as uow:
                 service = AccountService(uow, resources.settings, resources.redis, resources.clock)
                 user = await service.resolve_token(token)
                 await uow.commit()
             return user
-        # One statement on a connection of the pool, with no BEGIN/COMMIT and no session;
-        # last-use times are written later, many at once (token_uses.py).
-        found = await token_owner_from_pool(engine, digest)
+        # Read with the token checks of the requests waiting at the same moment, in one
+        # statement with no BEGIN/COMMIT and no session (token_lookups.py); last-use times
+        # are written later, many at once (token_uses.py).
+        found = await token_lookups(resources).owner(token_digest(token))
         return authenticated(found, resources.clock(), token_uses(resources))
 
 

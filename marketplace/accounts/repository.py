@@ -133,36 +133,46 @@ _TOUCH_MANY = text(
 )
 
 
-_OWNER_BY_DIGEST = """
-    SELECT t.id AS token_id, t.expires_at, t.revoked_at, t.last_used_at,
+_OWNERS_BY_DIGESTS = """
+    SELECT t.token_hash, t.id AS token_id, t.expires_at, t.revoked_at, t.last_used_at,
            u.id AS user_id, u.role, u.display_name, u.jurisdiction_level,
            u.jurisdiction_code, u.is_active
       FROM api_tokens AS t JOIN users AS u ON u.id = t.user_id
-     WHERE t.token_hash = $1
+     WHERE t.token_hash = ANY($1::varchar[])
 """
 
 
 async def token_owner(connection: AsyncConnection, token_hash: str) -> TokenOwner | None:
-    """The token and its owner in one indexed lookup (unique index on token_hash), on a
-    connection the caller holds (a test's transaction). Sent to the driver itself: no ORM
-    entities, no statement to compile, no result wrapper. A failure leaves the connection in
-    an unknown state, so it is invalidated, as SQLAlchemy would."""
+    """The token and its owner in one indexed lookup, on a connection the caller holds (a
+    test's transaction)."""
+    return (await token_owners(connection, [token_hash])).get(token_hash)
+
+
+async def token_owners(
+    connection: AsyncConnection, token_hashes: Sequence[str]
+) -> dict[str, TokenOwner]:
+    """Tokens and their owners by digest, in one indexed lookup (unique index on
+    token_hash). Sent to the driver itself: no ORM entities, no statement to compile, no
+    result wrapper. A failure leaves the connection in an unknown state, so it is
+    invalidated, as SQLAlchemy would."""
     driver = (await connection.get_raw_connection()).driver_connection
     if driver is None:
         raise RuntimeError("a pooled connection without its driver connection")
     try:
-        row = await driver.fetchrow(_OWNER_BY_DIGEST, token_hash)
+        rows = await driver.fetch(_OWNERS_BY_DIGESTS, list(token_hashes))
     except BaseException:
         await connection.invalidate()
         raise
-    return None if row is None else _owner_of(row)
+    return {row["token_hash"]: _owner_of(row) for row in rows}
 
 
-async def token_owner_from_pool(engine: AsyncEngine, token_hash: str) -> TokenOwner | None:
-    """`token_owner` on a connection borrowed raw from the engine's pool: it runs before
-    every authenticated request, and the `AsyncConnection` around a borrowed connection cost
-    more CPU than the query (bench/request_cost.py). No transaction is begun on it, so it
-    goes back to the pool as it came.
+async def token_owners_from_pool(
+    engine: AsyncEngine, token_hashes: Sequence[str]
+) -> dict[str, TokenOwner]:
+    """`token_owners` on a connection borrowed raw from the engine's pool: it runs for every
+    authenticated request (accounts/token_lookups.py), and the `AsyncConnection` around a
+    borrowed connection cost more CPU than the query (bench/request_cost.py). No transaction
+    is begun on it (one statement is its own snapshot), so it goes back as it came.
 
     Outside SQLAlchemy's `Connection`, a dead connection would only be dropped by itself;
     after a database restart every pooled connection is dead, so here (as SQLAlchemy does)
@@ -174,7 +184,7 @@ async def token_owner_from_pool(engine: AsyncEngine, token_hash: str) -> TokenOw
             driver = raw.driver_connection
             if driver is None:
                 raise RuntimeError("a pooled connection without its driver connection")
-            row = await driver.fetchrow(_OWNER_BY_DIGEST, token_hash)
+            rows = await driver.fetch(_OWNERS_BY_DIGESTS, list(token_hashes))
         except BaseException as exc:
             # Closing a connection in an unknown state needs I/O, hence SQLAlchemy's greenlet.
             if is_outage(exc):
@@ -186,7 +196,7 @@ async def token_owner_from_pool(engine: AsyncEngine, token_hash: str) -> TokenOw
                 continue
             raise
         await greenlet_spawn(raw.close)
-        return None if row is None else _owner_of(row)
+        return {row["token_hash"]: _owner_of(row) for row in rows}
     raise AssertionError("unreachable: the second attempt returns or raises")
 
 
