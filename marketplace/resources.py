@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar.datastructures import State
 from redis.asyncio import Redis
@@ -18,6 +18,7 @@ from marketplace.settings import Settings
 from marketplace.unit_of_work import UnitOfWork
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -31,6 +32,20 @@ class Resources:
     extras: dict[str, Any] = field(default_factory=dict)
     """Boundary collaborators later issues add (storage, payment gateway), by name."""
 
+    def made_once(self, key: str, kind: type[T], make: Callable[[], T]) -> T:
+        """The process's collaborator kept in `extras` under `key`, made on first use (a
+        pool, a client, a batching task: one per process, not one per request)."""
+        made = self.extras.get(key)
+        if not isinstance(made, kind):
+            made = make()
+            self.extras[key] = made
+        return made
+
+    def made(self, key: str, kind: type[T]) -> T | None:
+        """The collaborator under `key` if one was made, to close it at shutdown."""
+        made = self.extras.get(key)
+        return made if isinstance(made, kind) else None
+
 
 AUTOCOMMIT_SESSIONS = "autocommit_sessions"
 
@@ -40,15 +55,16 @@ def autocommit_sessions(resources: Resources) -> async_sessionmaker[AsyncSession
     round trip. For the hot paths that run one statement alone (the token check on every
     request, an idempotency claim that must be visible at once). Without an engine (tests
     hand in a sessionmaker bound to their transaction), the app's sessions."""
-    if resources.engine is None:
+    engine = resources.engine
+    if engine is None:
         return resources.sessionmaker
-    made = resources.extras.get(AUTOCOMMIT_SESSIONS)
-    if not isinstance(made, async_sessionmaker):
-        made = async_sessionmaker(
-            resources.engine.execution_options(isolation_level="AUTOCOMMIT"),
-            expire_on_commit=False,
-        )
-        resources.extras[AUTOCOMMIT_SESSIONS] = made
+    made: async_sessionmaker[AsyncSession] = resources.made_once(
+        AUTOCOMMIT_SESSIONS,
+        async_sessionmaker,
+        lambda: async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        ),
+    )
     return made
 
 

@@ -16,12 +16,12 @@ batch starts afresh.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Final
 
 from marketplace.accounts.repository import TokenOwner, token_owners_from_pool
+from marketplace.batching import WaitingBatches
 from marketplace.resources import Resources
 
 MAX_BATCH: Final = 256
@@ -29,79 +29,46 @@ MAX_BATCH: Final = 256
 EXTRAS_KEY: Final = "accounts_token_lookups"
 
 Lookup = Callable[[Sequence[str]], Awaitable[dict[str, TokenOwner]]]
-_Waiting = tuple[str, "asyncio.Future[TokenOwner | None]"]
 
 
-class TokenLookups:
+class TokenLookups(WaitingBatches[str, "TokenOwner | None"]):
     def __init__(self, lookup: Lookup, *, max_batch: int = MAX_BATCH) -> None:
+        super().__init__(max_batch=max_batch, name="token-lookups")
         self._lookup = lookup
-        self._max_batch = max_batch
-        self._waiting: list[_Waiting] = []
-        self._task: asyncio.Task[None] | None = None
         self.statements = 0
         """Lookups sent: how many token checks shared one shows in tests and benches."""
 
     async def owner(self, token_hash: str) -> TokenOwner | None:
         """The token of this digest and its owner, read after this call began; None if no
         such token exists."""
-        future: asyncio.Future[TokenOwner | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((token_hash, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="token-lookups")
-        return await future
+        return await self.submit(token_hash)
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
+    async def handle(self, batch: list[tuple[str, asyncio.Future[TokenOwner | None]]]) -> None:
+        self.statements += 1
         try:
-            while self._waiting:
-                batch = self._waiting[: self._max_batch]
-                del self._waiting[: self._max_batch]
-                await self._answer(batch)
-        except asyncio.CancelledError:
-            # Shutting down: nobody is left to send the lookups of the requests still waiting.
-            for _, future in self._waiting:
-                future.cancel()
-            self._waiting.clear()
-            raise
-
-    async def _answer(self, batch: list[_Waiting]) -> None:
-        try:
-            self.statements += 1
             found = await self._lookup(list(dict.fromkeys(digest for digest, _ in batch)))
-        except asyncio.CancelledError:
-            for _, future in batch:
-                future.cancel()
-            raise
         except Exception as exc:
-            # The request sees the driver's error (an outage becomes a 503 upstream).
+            # The requests see the driver's error (an outage becomes a 503 upstream).
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
         for digest, future in batch:
-            # A request that went away (its client disconnected) cancelled its future.
             if not future.done():
                 future.set_result(found.get(digest))
 
 
 def token_lookups(resources: Resources) -> TokenLookups:
     """The process's shared lookups, on the engine's pool, made on first use."""
-    made = resources.extras.get(EXTRAS_KEY)
-    if not isinstance(made, TokenLookups):
-        if resources.engine is None:
-            raise RuntimeError("shared token lookups need the app's own engine")
-        made = TokenLookups(partial(token_owners_from_pool, resources.engine))
-        resources.extras[EXTRAS_KEY] = made
-    return made
+    engine = resources.engine
+    if engine is None:
+        raise RuntimeError("shared token lookups need the app's own engine")
+    return resources.made_once(
+        EXTRAS_KEY, TokenLookups, lambda: TokenLookups(partial(token_owners_from_pool, engine))
+    )
 
 
 async def close_token_lookups(resources: Resources) -> None:
-    made = resources.extras.get(EXTRAS_KEY)
-    if isinstance(made, TokenLookups):
+    made = resources.made(EXTRAS_KEY, TokenLookups)
+    if made is not None:
         await made.close()

@@ -10,7 +10,6 @@ advisory times; the token checks themselves read the database on every request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from datetime import datetime
 from typing import Final
@@ -19,6 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from marketplace.accounts.repository import TokenRepository
+from marketplace.batching import stop_task
 from marketplace.resources import Resources
 
 log = structlog.get_logger(__name__)
@@ -54,11 +54,8 @@ class TokenUses:
         return len(pending)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         await self.flush()
 
     async def _run(self) -> None:
@@ -72,14 +69,10 @@ class TokenUses:
 
 def token_uses(resources: Resources) -> TokenUses:
     """The process's recorder, made on first use."""
-    made = resources.extras.get(EXTRAS_KEY)
-    if not isinstance(made, TokenUses):
-        made = TokenUses(resources.sessionmaker)
-        resources.extras[EXTRAS_KEY] = made
-    return made
+    return resources.made_once(EXTRAS_KEY, TokenUses, lambda: TokenUses(resources.sessionmaker))
 
 
 async def close_token_uses(resources: Resources) -> None:
-    made = resources.extras.get(EXTRAS_KEY)
-    if isinstance(made, TokenUses):
+    made = resources.made(EXTRAS_KEY, TokenUses)
+    if made is not None:
         await made.close()

@@ -267,16 +267,14 @@ class LiveEventPublisher:
 
 def live_events(resources: Resources) -> LiveEventPublisher:
     """The process's publisher, made on first use from the process's Redis client."""
-    publisher = resources.extras.get(PUBLISHER_KEY)
-    if not isinstance(publisher, LiveEventPublisher):
 
-        def now() -> datetime:
-            # Read each time: the clock is a resource tests may replace.
-            return resources.clock()
+    def now() -> datetime:
+        # Read each time: the clock is a resource tests may replace.
+        return resources.clock()
 
-        publisher = LiveEventPublisher(resources.redis, clock=now)
-        resources.extras[PUBLISHER_KEY] = publisher
-    return publisher
+    return resources.made_once(
+        PUBLISHER_KEY, LiveEventPublisher, lambda: LiveEventPublisher(resources.redis, clock=now)
+    )
 
 
 _BUFFER_KEY: Final = "livestream_after_commit_events"

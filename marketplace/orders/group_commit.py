@@ -18,7 +18,6 @@ of its requests gets the error, with nothing of the batch written.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import replace
 from typing import Final
 
@@ -26,6 +25,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from marketplace.batching import WaitingBatches
 from marketplace.db import create_engine, create_sessionmaker
 from marketplace.orders.placement import StoredResponse, Ticket
 from marketplace.resources import Resources
@@ -43,31 +43,17 @@ EXTRAS_KEY: Final = "orders_group_commit"
 _Waiting = tuple[Ticket, "asyncio.Future[StoredResponse]"]
 
 
-class GroupCommit:
+class GroupCommit(WaitingBatches[Ticket, StoredResponse]):
     def __init__(self, resources: Resources, *, max_batch: int = MAX_BATCH) -> None:
+        super().__init__(max_batch=max_batch, name="orders-group-commit")
         self._resources = resources
-        self._max_batch = max_batch
         self._engine: AsyncEngine | None = None
         self._sessions = resources.sessionmaker
-        self._queue: asyncio.Queue[_Waiting] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
         self.batches = 0
         """Transactions committed: how many orders shared one shows in tests and benches."""
 
-    async def submit(self, ticket: Ticket) -> StoredResponse:
-        """The ticket's answer, once the batch that placed it is committed."""
-        future: asyncio.Future[StoredResponse] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((ticket, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="orders-group-commit")
-        return await future
-
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().close()
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -88,16 +74,9 @@ class GroupCommit:
             self._sessions = create_sessionmaker(self._engine)
         return self._sessions
 
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            # A request that gave up (its client went away) is placed all the same: its
-            # answer is kept for the retry with the same key.
-            await self._commit(batch)
-
-    async def _commit(self, batch: list[_Waiting]) -> None:
+    async def handle(self, batch: list[_Waiting]) -> None:
+        # A request that gave up (its client went away) is placed all the same: its answer
+        # is kept for the retry with the same key.
         tickets = [ticket for ticket, _ in batch]
         for attempt in range(1, ATTEMPTS + 1):
             try:
@@ -117,7 +96,7 @@ class GroupCommit:
         for (ticket, future), answer in zip(batch, answers, strict=True):
             if answer is None:
                 # Its key was claimed by another ticket of this batch: now it replays.
-                self._queue.put_nowait((ticket, future))
+                self.resubmit(ticket, future)
             elif not future.done():
                 future.set_result(answer)
 
@@ -141,14 +120,10 @@ def _fail(batch: list[_Waiting], exc: Exception) -> None:
 
 def group_commit(resources: Resources) -> GroupCommit:
     """The process's group commit, made on first use."""
-    made = resources.extras.get(EXTRAS_KEY)
-    if not isinstance(made, GroupCommit):
-        made = GroupCommit(resources)
-        resources.extras[EXTRAS_KEY] = made
-    return made
+    return resources.made_once(EXTRAS_KEY, GroupCommit, lambda: GroupCommit(resources))
 
 
 async def close_group_commit(resources: Resources) -> None:
-    made = resources.extras.get(EXTRAS_KEY)
-    if isinstance(made, GroupCommit):
+    made = resources.made(EXTRAS_KEY, GroupCommit)
+    if made is not None:
         await made.close()

@@ -60,11 +60,9 @@ async def provide_payments(
 
 async def provide_gateway(resources: NamedDependency[Resources]) -> StripeGateway:
     """One Stripe client per process (its connection pool), made on first use."""
-    gateway = resources.extras.get(GATEWAY)
-    if not isinstance(gateway, StripeGateway):
-        gateway = StripeGateway(resources.settings.payments)
-        resources.extras[GATEWAY] = gateway
-    return gateway
+    return resources.made_once(
+        GATEWAY, StripeGateway, lambda: StripeGateway(resources.settings.payments)
+    )
 
 
 DEPENDENCIES = {"payments": Provide(provide_payments), "gateway": Provide(provide_gateway)}
