@@ -192,7 +192,7 @@ class LotRepository:
             .join(Product, Product.id == Lot.product_id)
             .where(Lot.trace_code == code)
         )
-        row = result.tuples().one_or_none()
+        row = result.one_or_none()
         return None if row is None else (row[0], row[1])
 
     async def for_product(self, product_id: uuid.UUID, *, limit: int) -> Sequence[Lot]:
@@ -305,7 +305,7 @@ class CertificationRepository:
                 Product.name,
             ).where(Product.id.in_(product_ids))
         )
-        return {row[0]: (row[1], row[2], row[3], row[4]) for row in result.tuples()}
+        return {row[0]: (row[1], row[2], row[3], row[4]) for row in result}
 
 
 class ImageRepository:

@@ -559,7 +559,7 @@ class CatalogService:
         sellers = await self._certifications.products_sellers(product_ids)
         notices: list[SellerNotice] = []
         for row in claimed:
-            cert_id, kind, number, valid_to, product_id, household_id = row.tuple()
+            cert_id, kind, number, valid_to, product_id, household_id = row
             if product_id is not None:
                 seller_kind, seller_household, seller_coop, _ = sellers[product_id]
             else:
