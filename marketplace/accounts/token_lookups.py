@@ -44,15 +44,10 @@ class TokenLookups(WaitingBatches[str, "TokenOwner | None"]):
         return await self.submit(token_hash)
 
     async def handle(self, batch: list[tuple[str, asyncio.Future[TokenOwner | None]]]) -> None:
+        # A failed lookup raises: `WaitingBatches` hands the error to this batch's requests
+        # (an outage becomes a 503 upstream) and the next batch starts afresh.
         self.statements += 1
-        try:
-            found = await self._lookup(list(dict.fromkeys(digest for digest, _ in batch)))
-        except Exception as exc:
-            # The requests see the driver's error (an outage becomes a 503 upstream).
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+        found = await self._lookup(list(dict.fromkeys(digest for digest, _ in batch)))
         for digest, future in batch:
             if not future.done():
                 future.set_result(found.get(digest))
