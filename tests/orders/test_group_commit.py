@@ -266,6 +266,12 @@ async def test_after_a_sell_out_refusals_store_nothing_and_answered_keys_replay(
     sold = await asyncio.gather(*(live.post(n, f"s{n}", live.body()) for n in range(6)))
     assert Counter(r.status_code for r in sold) == {201: 5, 409: 1}
     flag = f"mp:livestream:item:{live.item.id}:sold_out"
+    # The flag goes up after the commit, from a background task (the publisher's), so it
+    # may trail the answers by a moment; the flood below needs it up.
+    for _ in range(200):
+        if await redis.exists(flag):
+            break
+        await asyncio.sleep(0.01)
     assert await redis.exists(flag)
 
     # The flood after the sale: one read per batch, no claim and no answer written.
